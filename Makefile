@@ -1,0 +1,76 @@
+# certfleet.tls: two commands for a newcomer: `make demo` and `make test`.
+# Everything generated (venv, rig, collection path) lives under $(BASE), outside the repository.
+SHELL   := /bin/bash
+BASE    ?= /tmp/certfleet
+VENV    ?= $(BASE)/venv
+PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
+COLL    := $(BASE)/collections
+LINK    := $(COLL)/ansible_collections/certfleet/tls
+HOSTS   ?= 3
+RIG     := python3 tests/rig/rig.py --base $(BASE)/rig
+export CERTFLEET_RIG := $(BASE)/rig
+export CERTFLEET_COLLECTIONS := $(COLL)
+export ANSIBLE_COLLECTIONS_PATH := $(COLL)
+export ANSIBLE_CONFIG := $(BASE)/rig/ansible.cfg
+export PATH := $(BIN):$(PATH)
+
+.PHONY: deps link rig-up rig-down demo test unit integration molecule lint sanity bench clean
+
+$(VENV)/.deps: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+deps: $(VENV)/.deps
+
+link:
+	mkdir -p $(dir $(LINK))
+	ln -sfn $(CURDIR) $(LINK)
+
+rig-up: link
+	$(RIG) up --hosts $(HOSTS)
+
+rig-down:
+	$(RIG) down
+
+## make demo: install what is needed, start Pebble and 3 hosts (2 nginx, 1 Apache), issue, print the report
+demo: deps rig-up
+	$(BIN)/ansible-playbook certfleet.tls.issue
+
+## make test: the whole suite; starts and stops the rig itself
+test: deps link
+	$(MAKE) --no-print-directory unit lint sanity
+	$(RIG) up --hosts $(HOSTS) >/dev/null
+	status=0; \
+	$(MAKE) --no-print-directory integration || status=$$?; \
+	if [ $$status -eq 0 ]; then $(MAKE) --no-print-directory molecule || status=$$?; fi; \
+	$(RIG) down >/dev/null; exit $$status
+
+unit: deps link
+	cd $(LINK) && $(PY) -m pytest -q tests/unit
+
+integration: deps link
+	cd $(LINK) && $(PY) -m pytest -q tests/integration
+
+molecule: deps link
+	cd $(CURDIR) && $(BIN)/molecule test --all
+
+lint: deps
+	$(BIN)/ansible-lint --profile production --offline
+
+# ansible-test needs the collection at a real ansible_collections/<ns>/<name> path: copy the tracked tree.
+sanity: deps
+	rm -rf $(BASE)/sanity && mkdir -p $(BASE)/sanity/ansible_collections/certfleet/tls
+	git ls-files -co --exclude-standard | grep -v '^tests/rig/\|^bench/' | \
+	  rsync -a --files-from=- ./ $(BASE)/sanity/ansible_collections/certfleet/tls/
+	cd $(BASE)/sanity/ansible_collections/certfleet/tls && \
+	  $(BIN)/ansible-test sanity --python 3.11 --color no \
+	  2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+
+bench: deps rig-up
+	$(PY) bench/run.py --base $(BASE)
+
+clean: rig-down
+	rm -rf $(BASE)

@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller half of certfleet.tls.certificate_prepare: decide, make the key, preflight.
+
+Why an action plugin: the decision needs ``cryptography`` (the host has only Python), the key must be made
+on the control node, and the probe is fetched from the control node. Doing all of it inside one task
+keeps a no-op renewal at one task per host.
+"""
+
+from __future__ import annotations
+
+import http.client
+import secrets
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
+from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
+
+MODULE = "certfleet.tls.certificate_prepare"
+ARGSPEC = dict(
+    domains=dict(type="list", elements="str", required=True),
+    name=dict(type="str"),
+    certificate_dir=dict(type="path", required=True),
+    webroot=dict(type="path"),
+    key_type=dict(type="str", default="ec256", choices=list(tls_keys.KEY_TYPES)),
+    renew_at_fraction=dict(type="float", default=0.33),
+    renew_before_days=dict(type="float"),
+    force=dict(type="bool", default=False),
+    preflight=dict(type="bool", default=True),
+    preflight_address=dict(type="str"),
+    preflight_port=dict(type="int", default=80),
+    preflight_timeout=dict(type="float", default=5),
+    verify_port=dict(type="int", default=443),
+)
+
+
+def probe(address, port, domain, path, timeout):
+    """GET http://<domain>/<path> from the control node against ``address``; (status, body) or (None, error)."""
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request("GET", "/" + path, headers={"Host": domain, "User-Agent": "certfleet.tls preflight"})
+        response = conn.getresponse()
+        return response.status, response.read(512).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as error:
+        return None, str(error)
+    finally:
+        conn.close()
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGSPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGSPEC)
+        try:
+            domains = tls_keys.normalize_domains(args["domains"])
+        except CertfleetError as error:
+            raise AnsibleActionFail("domains: %s" % error.msg)
+        name = args["name"] or domains[0]
+        if not 0 < args["renew_at_fraction"] < 1:
+            raise AnsibleActionFail("renew_at_fraction must be between 0 and 1, got %s" % args["renew_at_fraction"])
+        host_args = dict(domains=domains, certificate_dir=args["certificate_dir"])
+        state = self._execute_module(MODULE, module_args=host_args, task_vars=task_vars)
+        if state.get("failed"):
+            return state
+        live_pem = state.get("live_cert")
+        cert = x509info.load_certificate(live_pem) if live_pem else None
+        due, reason, remaining = x509info.renewal_due(
+            cert, domains, renew_at_fraction=args["renew_at_fraction"], renew_before_days=args["renew_before_days"])
+        if args["force"] and not due:
+            due, reason = True, "force=true (%s)" % reason
+        result.update(changed=False, due=due, reason=reason, name=name, domains=domains,
+                      remaining_seconds=remaining)
+        if cert is not None:
+            result["current"] = x509info.certificate_facts(cert)
+        if not due:
+            return result
+
+        # Reuse a staged key for the same names (a failed run, or a key pinned in advance).
+        staged_csr = state.get("staged_csr")
+        key_reused = False
+        stage = {}
+        if staged_csr:
+            try:
+                _, staged_names = tls_keys.csr_domains(staged_csr, what="staged CSR")
+                key_reused = sorted(staged_names) == sorted(domains)
+            except CertfleetError:
+                key_reused = False
+        if key_reused:
+            csr_pem = staged_csr
+        else:
+            key = tls_keys.generate_private_key(args["key_type"])
+            csr_pem = tls_keys.make_csr(key, domains).decode()
+            stage = dict(stage_privkey=tls_keys.private_key_to_pem(key).decode(), stage_csr=csr_pem)
+        probe_token = probe_content = None
+        if args["preflight"]:
+            if not args["webroot"]:
+                raise AnsibleActionFail("preflight needs webroot (or set preflight=false)")
+            probe_token = "certfleet-probe-" + secrets.token_urlsafe(16)
+            probe_content = "certfleet preflight " + secrets.token_urlsafe(16)
+            stage.update(webroot=args["webroot"], probe_token=probe_token, probe_content=probe_content)
+        address = args["preflight_address"] or task_vars.get("ansible_host") or self._play_context.remote_addr
+        result.update(csr=csr_pem, key_reused=key_reused, address=address,
+                      verify_target=dict(name=task_vars.get("inventory_hostname"), certificate=name, address=address,
+                                         server_name=domains[0], port=args["verify_port"]))
+        if self._task.check_mode:
+            result["changed"] = True
+            return result
+        if stage:
+            written = self._execute_module(MODULE, module_args=dict(host_args, **stage), task_vars=task_vars)
+            if written.get("failed"):
+                written.pop("invocation", None)
+                return written
+            result["changed"] = written.get("changed", False)
+        if probe_token:
+            result["probe_token"] = probe_token
+            path = ".well-known/acme-challenge/" + probe_token
+            for domain in domains:
+                status, body = probe(address, args["preflight_port"], domain, path, args["preflight_timeout"])
+                if status != 200 or body.strip() != probe_content:
+                    url = "http://%s/%s" % (domain, path)
+                    result.update(failed=True, preflight_url=url, preflight_status=status, preflight_body=body[:300],
+                                  msg="preflight failed before contacting the CA: GET %s (via %s:%s) answered %s "
+                                      "with body %r; the CA's HTTP-01 check would fail the same way. Check that "
+                                      "/.well-known/acme-challenge/ is served from %s (rewrite rules, .htaccess, "
+                                      "redirects)" % (url, address, args["preflight_port"], status, body[:120],
+                                                      args["webroot"]))
+                    return result
+        return result

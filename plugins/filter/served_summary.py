@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: served_summary
+short_description: One line per host from a tls_verify result
+version_added: 0.1.0
+description:
+  - Turns one entry of M(certfleet.tls.tls_verify)'s RV(certfleet.tls.tls_verify#module:results) into
+    C(host domain serial=… not_after=… issuer=… tls=verified|FAILED (why)).
+options:
+  _input:
+    description: One tls_verify result entry.
+    type: dict
+    required: true
+author:
+  - certfleet.tls developers
+"""
+
+EXAMPLES = r"""
+- name: Print the report
+  ansible.builtin.debug:
+    msg: "{{ verified.results | map('certfleet.tls.served_summary') | list }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The summary line.
+  type: str
+"""
+
+
+def served_summary(entry):
+    status = "verified" if entry.get("verified") else "FAILED (%s)" % entry.get("error")
+    return "%s %s serial=%s not_after=%s issuer=%s tls=%s" % (
+        entry.get("name"), entry.get("server_name"), entry.get("serial"), entry.get("not_after"),
+        entry.get("issuer"), status)
+
+
+class FilterModule:
+    def filters(self):
+        return {"served_summary": served_summary}

@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Transport for the ``acme`` library: bounded retries, one deadline, and a request counter.
+
+The library signs JWS and parses messages; we only decide *when to try again*:
+- badNonce (RFC 8555 §6.5): the library retries once, Pebble rejects 5 % of nonces by default;
+- connection errors, 5xx and 429 (honouring Retry-After, capped by the overall deadline);
+- a CA that omits Replay-Nonce on a successful answer: take a fresh nonce next time instead of failing
+  a request that already succeeded (retrying a successful newOrder would create a second order).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+
+try:
+    import requests
+    from acme import client as acme_client
+    from acme import errors as acme_errors
+    from acme import messages
+    HAS_ACME = True
+    _Base = acme_client.ClientNetwork
+except ImportError:  # pragma: no cover - reported by the glue with the missing library's name
+    HAS_ACME = False
+    _Base = object
+
+from .errors import AcmeProblem, AcmeTimeout, AcmeUnavailable
+
+TRANSIENT_PROBLEMS = ("badNonce", "rateLimited", "serverInternal")
+
+
+class RetryPolicy:
+    """How long and how often to insist. ``timeout`` is the whole budget for one module call."""
+
+    def __init__(self, attempts=8, first_delay=0.1, max_delay=8.0, timeout=300.0, max_retry_after=60.0,
+                 request_timeout=30.0, sleep=time.sleep, clock=time.monotonic):
+        self.attempts = attempts
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self.max_retry_after = max_retry_after
+        self.request_timeout = request_timeout
+        self.sleep = sleep
+        self.clock = clock
+        self.deadline = clock() + timeout
+
+    def remaining(self):
+        return self.deadline - self.clock()
+
+    def backoff(self, attempt):
+        """Exponential backoff with jitter: 0.1, 0.2, 0.4 … capped; jitter spreads a fleet's retries."""
+        delay = min(self.max_delay, self.first_delay * (2 ** attempt))
+        return delay * (0.5 + random.random() / 2)
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date, RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def problem_from_error(error, url=None, status=None):
+    """Turn ``acme.messages.Error`` into our AcmeProblem, keeping type, detail and subproblems."""
+    subproblems = []
+    for sub in (getattr(error, "subproblems", None) or ()):
+        ident = getattr(sub, "identifier", None)
+        subproblems.append({
+            "type": sub.typ,
+            "detail": sub.detail,
+            "identifier": getattr(ident, "value", None),
+        })
+    # e.code is None for types the library does not know (for example invalidProfile): keep e.typ.
+    msg = "ACME problem %s from %s: %s" % (error.typ, url or "the CA", error.detail or "(no detail)")
+    for sub in subproblems:
+        msg += "; %s: %s (%s)" % (sub["identifier"], sub["detail"], sub["type"])
+    return AcmeProblem(msg, problem_type=error.typ, detail=error.detail, subproblems=subproblems,
+                       status=status, url=url)
+
+
+class ResilientNetwork(_Base):
+    """``acme.client.ClientNetwork`` with our retry policy and a per-call request count."""
+
+    def __init__(self, key, alg, verify_ssl=True, policy=None, user_agent="certfleet.tls"):
+        policy = policy or RetryPolicy()
+        super().__init__(key=key, alg=alg, verify_ssl=verify_ssl, user_agent=user_agent,
+                         timeout=int(policy.request_timeout))
+        self.policy = policy
+        self.request_count = 0
+        self.requests_by_method = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        # Orders run in threads: let them share connections instead of re-handshaking.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    # -- counting and per-request timeout ---------------------------------------------------
+    def _send_request(self, method, url, *args, **kwargs):
+        remaining = self.policy.remaining()
+        if remaining <= 0:
+            raise AcmeTimeout("no final answer from the CA within %.0f s (acme_timeout); last URL %s"
+                              % (self.policy.timeout, url), url=url)
+        kwargs["timeout"] = min(self.policy.request_timeout, max(remaining, 0.5))
+        with self._lock:
+            self.request_count += 1
+            self.requests_by_method[method] = self.requests_by_method.get(method, 0) + 1
+        response = super()._send_request(method, url, *args, **kwargs)
+        self._local.last_response = response
+        return response
+
+    # -- RFC 8555 §6.5: an error response carries a fresh nonce; keep it for the retry ---------
+    def _post_once(self, url, obj, content_type=None, **kwargs):
+        content_type = content_type or self.JOSE_CONTENT_TYPE
+        new_nonce_url = kwargs.pop("new_nonce_url", None)
+        data = self._wrap_in_jws(obj, self._get_nonce(url, new_nonce_url), url)
+        kwargs.setdefault("headers", {"Content-Type": content_type})
+        response = self._send_request("POST", url, data=data, **kwargs)
+        try:
+            self._add_nonce(response)
+        except acme_errors.MissingNonce:
+            pass  # the next POST fetches one from newNonce
+        except acme_errors.BadNonce:
+            pass
+        return self._check_response(response, content_type=content_type)
+
+    def get(self, url, content_type=None, **kwargs):
+        content_type = content_type or self.JSON_CONTENT_TYPE
+        parent = super()
+        return self._with_retries(lambda: parent.get(url, content_type=content_type, **kwargs), url)
+
+    def post(self, *args, **kwargs):
+        url = args[0] if args else kwargs.get("url")
+        return self._with_retries(lambda: self._post_once(*args, **kwargs), url)
+
+    def _retry_after(self):
+        response = getattr(self._local, "last_response", None)
+        if response is None:
+            return None
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def _with_retries(self, call, url):
+        policy = self.policy
+        last = None
+        for attempt in range(policy.attempts):
+            wait = None
+            try:
+                return call()
+            except messages.Error as error:
+                status = getattr(getattr(self._local, "last_response", None), "status_code", None)
+                if error.code not in TRANSIENT_PROBLEMS and not (status and status >= 500):
+                    raise problem_from_error(error, url, status)
+                last = problem_from_error(error, url, status)
+                if error.code != "badNonce":  # a bad nonce needs no pause, only the fresh nonce
+                    wait = self._retry_after()
+                    wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
+            except acme_errors.ClientError as error:  # non-JSON error body (HTML 502 page, empty 503)
+                response = getattr(self._local, "last_response", None)
+                status = getattr(response, "status_code", None)
+                if not status or (status < 500 and status != 429):
+                    raise AcmeUnavailable("unexpected answer from %s: HTTP %s %s"
+                                          % (url, status, _short(response)), url=url, status=status)
+                last = AcmeUnavailable("HTTP %s from %s: %s" % (status, url, _short(response)),
+                                       url=url, status=status)
+                wait = self._retry_after()
+                wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+                last = AcmeUnavailable("cannot reach the CA at %s: %s" % (url, _reason(error)), url=url)
+                wait = policy.backoff(attempt)
+            if wait:
+                if wait >= policy.remaining():
+                    break
+                policy.sleep(wait)
+        if isinstance(last, AcmeProblem):
+            last.msg = "%s (gave up after %d attempts)" % (last.msg, policy.attempts)
+            last.args = (last.msg,)
+            raise last
+        raise AcmeUnavailable("%s (gave up after retries within acme_timeout=%.0f s)"
+                              % (last.msg if last else "no answer from %s" % url, policy.timeout),
+                              url=url)
+
+
+def _short(response):
+    if response is None:
+        return ""
+    text = (response.text or "").strip().replace("\n", " ")
+    return text[:200]
+
+
+def _reason(error):
+    # requests nests the useful part (Connection refused, timed out) a few levels deep.
+    text = str(error)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "CERTIFICATE_VERIFY_FAILED"):
+        if marker in text:
+            return marker
+    return text[:200]

@@ -1,0 +1,238 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Orders in two steps (create, then validate+finalize), for one certificate or a whole fleet at once.
+
+Request budget per certificate with one name (RFC 8555 §7.4): newOrder, authorization, challenge,
+order poll, finalize, certificate download = 6. Directory, nonce and account are paid once per call,
+not per certificate, because the fleet's orders share one session.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+try:
+    import josepy as jose
+    from acme import messages
+    from cryptography import x509
+    HAS_ACME = True
+    _JSONObject = jose.JSONObjectWithFields
+except ImportError:  # pragma: no cover
+    HAS_ACME = False
+    _JSONObject = object
+
+from .._tls.keys import check_csr_matches, csr_domains, normalize_domains
+from .._tls.x509info import certificate_facts, choose_chain, load_certificate, split_pem_chain
+from .challenges import check_token, get_challenge_type
+from .errors import AcmeProblem, AcmeTimeout, CertfleetError, InputError, ValidationFailed
+
+if HAS_ACME:
+    class NewOrderBody(jose.JSONObjectWithFields):
+        """newOrder payload with the extensions the library lacks: ``replaces`` (RFC 9773 §5) and
+        ``profile`` (draft-aaron-acme-profiles)."""
+        identifiers: list = jose.field("identifiers")
+        profile: str = jose.field("profile", omitempty=True)
+        replaces: str = jose.field("replaces", omitempty=True)
+
+    class EmptyObject(jose.JSONObjectWithFields):
+        """``{}``: the payload that tells the CA a challenge is ready (RFC 8555 §7.5.1)."""
+
+
+class PollPolicy:
+    """Our own polling: the library's poll_and_finalize sleeps a fixed second; Pebble answers in ms."""
+
+    def __init__(self, first=0.05, factor=1.6, cap=2.0, sleep=time.sleep):
+        self.first, self.factor, self.cap, self.sleep = first, factor, cap, sleep
+
+    def delays(self):
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(self.cap, delay * self.factor)
+
+
+def prepare_request(name, csr_pem, domains=None, challenge_type="http-01"):
+    """Check an order request before any network: CSR signature, names, wildcard vs challenge type."""
+    _, names = csr_domains(csr_pem, what="CSR of %s" % name)
+    names = normalize_domains(names, challenge_type)
+    if domains:
+        check_csr_matches(names, normalize_domains(domains, challenge_type), what="CSR of %s" % name)
+    return names
+
+
+def _post(session, url, obj=None):
+    return session.client._post(url, obj)  # signed POST (POST-as-GET when obj is None), with our retries
+
+
+def check_profile(session, profile):
+    if not profile:
+        return
+    profiles = session.meta("profiles") or {}
+    if not profiles:
+        raise InputError("profile %r asked, but the CA at %s lists no ACME profiles" % (profile, session.directory_url))
+    if profile not in profiles:
+        raise InputError("profile %r is not offered by the CA at %s; it offers: %s"
+                         % (profile, session.directory_url, ", ".join(sorted(profiles))))
+
+
+def create_order(session, request, challenge_type="http-01"):
+    """Place one order and describe what must be served before validation.
+
+    ``request``: dict(name, csr_pem, domains?, profile?, replaces?). Returns a JSON-friendly dict.
+    """
+    names = prepare_request(request["name"], request["csr_pem"], request.get("domains"), challenge_type)
+    ctype = get_challenge_type(challenge_type)
+    body = NewOrderBody(identifiers=[{"type": "dns", "value": n} for n in names],
+                        profile=request.get("profile") or None, replaces=request.get("replaces") or None)
+    replaces_dropped = False
+    try:
+        response = _post(session, session.directory["newOrder"], body)
+    except AcmeProblem as problem:
+        # RFC 9773 §5: a CA may refuse ``replaces`` (already replaced, unknown cert); the order itself is
+        # still wanted, so ask again without it rather than block the renewal.
+        if not request.get("replaces"):
+            raise
+        replaces_dropped = True
+        body = NewOrderBody(identifiers=body.identifiers, profile=body.profile)
+        response = _post(session, session.directory["newOrder"], body)
+    order = response.json()
+    order_url = response.headers.get("Location")
+    challenges = []
+    for authz_url in order.get("authorizations", []):
+        authz = _post(session, authz_url).json()
+        identifier = authz.get("identifier", {}).get("value")
+        if authz.get("status") == "valid":
+            continue  # reused authorization (RFC 8555 §7.1.4): nothing to serve
+        if authz.get("status") != "pending":
+            raise AcmeProblem("authorization for %s is %s at %s" % (identifier, authz.get("status"), authz_url),
+                              problem_type="certfleet:authorizationNotPending", url=authz_url)
+        raw = [c for c in authz.get("challenges", []) if c.get("type") == challenge_type]
+        if not raw:
+            raise AcmeProblem("the CA offers no %s challenge for %s (offers: %s)" % (
+                challenge_type, identifier, ", ".join(c.get("type", "?") for c in authz.get("challenges", []))),
+                problem_type="certfleet:challengeUnavailable", url=authz_url)
+        check_token(raw[0].get("token"), source=authz_url)  # before the library parses it
+        challb = messages.ChallengeBody.from_json(raw[0])
+        challenges.append(ctype.describe(challb, session.jwk, identifier, source=authz_url))
+    return {
+        "name": request["name"],
+        "csr": request["csr_pem"] if isinstance(request["csr_pem"], str) else request["csr_pem"].decode(),
+        "order_url": order_url,
+        "status": order.get("status"),
+        "domains": names,
+        "finalize_url": order.get("finalize"),
+        "authorizations": order.get("authorizations", []),
+        "challenges": challenges,
+        "replaces_dropped": replaces_dropped,
+    }
+
+
+def _challenges_of(session, order, challenge_type):
+    """Rebuild the pending challenges of an existing order (a resumed or second-step call)."""
+    ctype = get_challenge_type(challenge_type)
+    found = []
+    for authz_url in order.get("authorizations", []):
+        authz = _post(session, authz_url).json()
+        if authz.get("status") != "pending":
+            continue
+        for raw in authz.get("challenges", []):
+            if raw.get("type") == challenge_type and raw.get("status") == "pending":
+                check_token(raw.get("token"), source=authz_url)
+                found.append(ctype.describe(messages.ChallengeBody.from_json(raw), session.jwk,
+                                            authz["identifier"]["value"], source=authz_url))
+    return found
+
+
+def _validation_errors(session, order):
+    subproblems = []
+    for authz_url in order.get("authorizations", []):
+        authz = _post(session, authz_url).json()
+        for chall in authz.get("challenges", []):
+            if chall.get("error"):
+                subproblems.append({"identifier": authz.get("identifier", {}).get("value"),
+                                    "type": chall["error"].get("type"), "detail": chall["error"].get("detail")})
+    return subproblems
+
+
+def finalize_order(session, request, challenge_type="http-01", poll=None, preferred_chain=None):
+    """Tell the CA the challenges are served, wait, finalize with the CSR, download the chain.
+
+    ``request``: dict(name, csr_pem, order_url, challenges?). When ``challenges`` comes from the first
+    step it is used as is (no re-fetch of order and authorizations: two requests saved per name).
+    """
+    poll = poll or PollPolicy()
+    prepare_request(request["name"], request["csr_pem"], None, challenge_type)
+    order_url = request["order_url"]
+    challenges = request.get("challenges")
+    order = None
+    if challenges is None:
+        order = _post(session, order_url).json()
+        challenges = _challenges_of(session, order, challenge_type) if order.get("status") == "pending" else []
+    for chall in challenges:
+        check_token(chall["token"], source=chall.get("url"))
+        _post(session, chall["url"], EmptyObject())
+    csr = x509.load_pem_x509_csr(request["csr_pem"].encode() if isinstance(request["csr_pem"], str)
+                                 else request["csr_pem"])
+    finalized = False
+    for delay in poll.delays():
+        if order is None or order.get("status") in ("pending", "processing"):
+            if session.net.policy.remaining() <= delay:
+                raise AcmeTimeout("order %s for %s still %s when acme_timeout ran out"
+                                  % (order_url, request["name"], (order or {}).get("status", "pending")),
+                                  url=order_url)
+            if order is not None or challenges:
+                poll.sleep(delay)
+            order = _post(session, order_url).json()
+        status = order.get("status")
+        if status == "invalid":
+            subproblems = _validation_errors(session, order)
+            detail = "; ".join("%s: %s" % (s["identifier"], s["detail"]) for s in subproblems) or \
+                str(order.get("error"))
+            raise ValidationFailed("the CA could not validate %s: %s" % (request["name"], detail),
+                                   subproblems=subproblems, order_url=order_url)
+        if status == "ready" and not finalized:
+            order = _post(session, order["finalize"], messages.CertificateRequest(csr=csr)).json()
+            finalized = True
+            continue
+        if status == "valid" and order.get("certificate"):
+            return _download(session, request["name"], order_url, order["certificate"], preferred_chain)
+        if status == "ready":
+            order = None  # finalize answered "ready" again: poll until processing/valid
+
+
+def _download(session, name, order_url, certificate_url, preferred_chain):
+    response = _post(session, certificate_url)
+    fullchains = [response.text]
+    if preferred_chain:
+        # RFC 8555 §7.4.2: alternate chains are announced with Link: rel="alternate".
+        for url in session.client._get_links(response, "alternate"):
+            fullchains.append(_post(session, url).text)
+    fullchain = choose_chain(fullchains, preferred_chain)
+    blocks = split_pem_chain(fullchain)
+    facts = certificate_facts(load_certificate(blocks[0]))
+    return {
+        "name": name,
+        "order_url": order_url,
+        "cert": blocks[0],
+        "chain": "".join(blocks[1:]),
+        "fullchain": "".join(blocks),
+        "alternate_chains": len(fullchains) - 1,
+        "facts": facts,
+    }
+
+
+def run_batch(func, items, workers=8):
+    """Run ``func(item)`` for every item in threads; one failure never hides the others' results."""
+    def guarded(item):
+        try:
+            return func(item)
+        except CertfleetError as error:
+            result = {"name": item.get("name"), "failed": True, "msg": error.msg}
+            result.update(error.to_result())
+            return result
+    if len(items) <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
+        return list(pool.map(guarded, items))

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One ACME session per module call: one directory fetch, one account lookup, one nonce pool."""
+
+from __future__ import annotations
+
+try:
+    import josepy as jose
+    from acme import client as acme_client
+    from acme import errors as acme_errors
+    from acme import messages
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    HAS_ACME = True
+except ImportError:  # pragma: no cover
+    HAS_ACME = False
+
+from .._tls.keys import load_private_key
+from .directory import resolve_directory
+from .errors import InputError
+from .network import ResilientNetwork, RetryPolicy
+
+
+def account_jwk(private_key):
+    """JWK and JWS algorithm for an account key (RFC 7518 §3.1)."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        alg = {"secp256r1": jose.ES256, "secp384r1": jose.ES384, "secp521r1": jose.ES512}.get(private_key.curve.name)
+        if alg is None:
+            raise InputError("account key curve %s is not usable for ACME; use P-256 or P-384" % private_key.curve.name)
+        return jose.JWKEC(key=private_key), alg
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return jose.JWKRSA(key=private_key), jose.RS256
+    raise InputError("account key must be an EC (P-256/P-384) or RSA key")
+
+
+class AcmeSession:
+    """Directory + account + network for one module call.
+
+    ``account_key_pem`` comes from a file, a vault or an AWX credential; it is never logged or returned.
+    """
+
+    def __init__(self, directory, account_key_pem, ca_bundle=None, policy=None, validate_certs=True):
+        self.directory_url = resolve_directory(directory)
+        key = load_private_key(account_key_pem, what="account key")
+        self.jwk, alg = account_jwk(key)
+        verify = ca_bundle if ca_bundle else validate_certs
+        self.net = ResilientNetwork(self.jwk, alg, verify_ssl=verify, policy=policy or RetryPolicy())
+        self.directory_json = self.net.get(self.directory_url).json()
+        self.directory = messages.Directory.from_json(self.directory_json)
+        self.client = acme_client.ClientV2(self.directory, net=self.net)
+        self.account_uri = None
+
+    @property
+    def request_count(self):
+        return self.net.request_count
+
+    def meta(self, name, default=None):
+        return (self.directory_json.get("meta") or {}).get(name, default)
+
+    def has(self, resource):
+        return resource in self.directory_json
+
+    def use_account(self, account_uri):
+        """Use a known account URL as JWS kid: no request at all (the second step of an order)."""
+        self.account_uri = account_uri
+        self.net.account = messages.RegistrationResource(uri=account_uri, body=messages.Registration())
+        return account_uri
+
+    def ensure_account(self, contact=None, terms_agreed=False, eab_kid=None, eab_hmac_key=None,
+                       eab_alg="HS256", allow_create=True):
+        """Find the account of this key, or create it. One newAccount POST either way (RFC 8555 §7.3).
+
+        Returns (account_uri, created: bool).
+        """
+        eab_required = bool(self.meta("externalAccountRequired", False))
+        tos = self.meta("termsOfService")
+        if not allow_create or (tos and not terms_agreed):
+            # Look up without creating: RFC 8555 §7.3.1 onlyReturnExisting.
+            try:
+                response = self.net.post(self.directory["newAccount"],
+                                         messages.NewRegistration(only_return_existing=True))
+                return self.use_account(response.headers["Location"]), False
+            except Exception as error:  # noqa: BLE001 - narrowed right below
+                if "accountDoesNotExist" not in str(getattr(error, "problem_type", "")) and \
+                        "accountDoesNotExist" not in str(error):
+                    raise
+            if tos and not terms_agreed:
+                raise InputError("the CA's terms of service (%s) must be agreed to create an account: "
+                                 "set acme_terms_agreed=true after reading them" % tos)
+            raise InputError("no ACME account exists for this account key and account creation is disabled")
+        eab = None
+        if eab_required and not (eab_kid and eab_hmac_key):
+            raise InputError("this CA requires External Account Binding: set acme_eab_kid and acme_eab_hmac_key")
+        if eab_kid and eab_hmac_key:
+            eab = messages.ExternalAccountBinding.from_data(
+                account_public_key=self.jwk.public_key(), kid=eab_kid, hmac_key=eab_hmac_key,
+                directory=self.directory, hmac_alg=eab_alg)
+        registration = messages.NewRegistration.from_data(
+            email=",".join(contact) if isinstance(contact, (list, tuple)) else contact,
+            terms_of_service_agreed=bool(terms_agreed) if tos else None,
+            external_account_binding=eab)
+        try:
+            regr = self.client.new_account(registration)
+            self.account_uri = regr.uri
+            return regr.uri, True
+        except acme_errors.ConflictError as existing:
+            # 200 + Location: the key already has an account; reuse it, never create another.
+            return self.use_account(str(existing)), False

@@ -1,0 +1,169 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: acme_challenge_file
+short_description: Write or remove ACME HTTP-01 challenge files in a web server's webroot
+version_added: 0.1.0
+description:
+  - Runs on the managed host with the Python standard library only; the host needs no ACME software.
+  - Writes C(<webroot>/.well-known/acme-challenge/<token>) with mode C(0644), creating the directories
+    with mode C(0755) so that unprivileged web server workers can read the file.
+  - Every token is checked against C(^[A-Za-z0-9_-]+$) (RFC 8555 section 8.1) B(before) anything is written,
+    so a hostile or broken CA cannot make it write outside the webroot.
+  - Give one challenge with O(token) and O(key_authorization), or all of an order's challenges at once
+    with O(challenges) (one task for the whole order).
+author:
+  - certfleet.tls developers
+options:
+  webroot:
+    description:
+      - Directory the web server serves C(/.well-known/acme-challenge/) from. It must exist.
+    type: path
+    required: true
+  token:
+    description:
+      - Challenge token, as sent by the CA.
+      - Mutually exclusive with O(challenges).
+    type: str
+  key_authorization:
+    description:
+      - Content of the challenge file (token, a dot, and the account key thumbprint).
+      - Required with O(token) when O(state=present).
+    type: str
+  challenges:
+    description:
+      - List form. Each item needs C(token) and, for O(state=present), C(key_authorization). Other keys
+        (such as C(identifier) or C(url) from M(certfleet.tls.acme_order)) are ignored.
+    type: list
+    elements: dict
+  tokens:
+    description:
+      - Tokens of files to remove, for O(state=absent) (for example a preflight probe beside an order's
+        challenges).
+    type: list
+    elements: str
+  state:
+    description:
+      - V(present) writes the files, V(absent) removes them.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - certfleet.tls.host_module
+"""
+
+EXAMPLES = r"""
+- name: Serve every challenge of an order (one task)
+  certfleet.tls.acme_challenge_file:
+    webroot: /var/www/html
+    challenges: "{{ order.challenges }}"
+
+- name: Serve one challenge
+  certfleet.tls.acme_challenge_file:
+    webroot: /var/www/html
+    token: LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0
+    key_authorization: LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI
+
+- name: Remove them once the CA has validated
+  certfleet.tls.acme_challenge_file:
+    webroot: /var/www/html
+    challenges: "{{ order.challenges }}"
+    state: absent
+"""
+
+RETURN = r"""
+paths:
+  description: Challenge files written (O(state=present)) or removed (O(state=absent)) by this call.
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/www/html/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
+    atomic_write, challenge_path, ensure_dir, read_bytes, token_error, CHALLENGE_SUBDIR)
+
+
+def collect(module):
+    params = module.params
+    if params["challenges"] is not None:
+        items = params["challenges"]
+    elif params["tokens"] is not None:
+        items = [{"token": token} for token in params["tokens"]]
+    elif params["token"] is not None:
+        items = [{"token": params["token"], "key_authorization": params["key_authorization"]}]
+    else:
+        module.fail_json(msg="give token (with key_authorization), challenges, or tokens (state=absent)")
+    wanted = []
+    for index, item in enumerate(items):
+        token = item.get("token")
+        problem = token_error(token)
+        if problem:
+            module.fail_json(msg="challenge %d: %s" % (index, problem))
+        content = item.get("key_authorization")
+        if params["state"] == "present":
+            if not isinstance(content, str) or not content or "\n" in content:
+                module.fail_json(msg="challenge %d (token %s): key_authorization must be a one-line string"
+                                 % (index, token))
+        wanted.append((token, content))
+    return wanted
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            webroot=dict(type="path", required=True),
+            token=dict(type="str", no_log=False),
+            key_authorization=dict(type="str", no_log=False),
+            challenges=dict(type="list", elements="dict"),
+            tokens=dict(type="list", elements="str", no_log=False),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        mutually_exclusive=[("token", "challenges", "tokens")],
+        supports_check_mode=True,
+    )
+    webroot = module.params["webroot"]
+    state = module.params["state"]
+    if module.params["tokens"] is not None and state == "present":
+        module.fail_json(msg="tokens only removes files (state=absent); use challenges to write them")
+    wanted = collect(module)  # every token is checked before the first write
+    if not os.path.isdir(webroot):
+        module.fail_json(msg="webroot %s does not exist or is not a directory: challenge files written elsewhere "
+                             "would never be served" % webroot)
+    changed_paths = []
+    diff = {"before": "", "after": ""}
+    for token, content in wanted:
+        path = challenge_path(webroot, token)
+        current = read_bytes(path)
+        if state == "present":
+            data = content.encode("utf-8")
+            if current == data:
+                continue
+            changed_paths.append(path)
+            diff["before"] += "" if current is None else "%s: %s\n" % (token, current.decode("utf-8", "replace"))
+            diff["after"] += "%s: %s\n" % (token, content)
+            if not module.check_mode:
+                ensure_dir(os.path.join(webroot, CHALLENGE_SUBDIR), 0o755)
+                atomic_write(path, data, 0o644)
+        elif current is not None or os.path.lexists(path):
+            changed_paths.append(path)
+            diff["before"] += "%s: present\n" % token
+            if not module.check_mode:
+                os.unlink(path)
+    result = dict(changed=bool(changed_paths), paths=changed_paths)
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

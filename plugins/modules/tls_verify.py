@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: tls_verify
+short_description: Check from the control node that hosts serve a trusted certificate for their names
+version_added: 0.1.0
+description:
+  - Connects to each target with SNI, verifies the served chain against O(ca_bundle) (or the system
+    trust store) and the host name, like a browser would, and reports serial, issuer and not-after.
+  - With C(expect_serial) in a target, waits up to O(wait) seconds for a reload to take effect.
+  - Many targets are checked in parallel threads in one call (run it once for the fleet).
+  - Read-only; it never changes anything.
+author:
+  - certfleet.tls developers
+options:
+  targets:
+    description:
+      - Hosts to check. Each item has C(address), C(server_name), and optionally C(port) (443), C(name),
+        C(certificate) (certificate name, see O(expect_serials)) and C(expect_serial) (lower-case hex).
+    type: list
+    elements: dict
+    required: true
+  expect_serials:
+    description:
+      - Expected serial (lower-case hex) per certificate name; a target with C(certificate) set to such a name
+        must serve that serial (its reload may take a moment, see O(wait)).
+    type: dict
+    default: {}
+  ca_bundle:
+    description: PEM file of trusted roots (for a private or test CA). Defaults to the system store.
+    type: path
+  timeout:
+    description: Seconds per connection attempt.
+    type: float
+    default: 5
+  wait:
+    description: Seconds to keep retrying a target that does not yet verify (a reload in flight).
+    type: float
+    default: 10
+  fail_on_error:
+    description: Fail when any target does not verify.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs in check mode too.
+  diff_mode:
+    support: none
+    description: Changes nothing.
+  platform:
+    platforms: posix
+    description: Runs on the control node.
+requirements:
+  - cryptography on the control node
+"""
+
+EXAMPLES = r"""
+- name: Verify what the fleet serves
+  certfleet.tls.tls_verify:
+    targets:
+      - {name: web1, address: 192.0.2.10, server_name: www.example.org}
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+results:
+  description: One entry per target.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Target name.
+      type: str
+    verified:
+      description: Whether the chain and name verified (and the serial matched when expected).
+      type: bool
+    error:
+      description: Why verification failed.
+      type: str
+    serial:
+      description: Serial of the served certificate (hex).
+      type: str
+    issuer:
+      description: Issuer common name.
+      type: str
+    not_after:
+      description: Expiry (UTC, ISO 8601).
+      type: str
+    domains:
+      description: DNS names in the served certificate.
+      type: list
+failed_names:
+  description: Targets that did not verify.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible_collections.certfleet.tls.plugins.module_utils._tls.probe import verify_targets
+    IMPORT_ERROR = None
+except ImportError as error:
+    IMPORT_ERROR = str(error)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            targets=dict(type="list", elements="dict", required=True),
+            expect_serials=dict(type="dict", default={}),
+            ca_bundle=dict(type="path"),
+            timeout=dict(type="float", default=5),
+            wait=dict(type="float", default=10),
+            fail_on_error=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR:
+        module.fail_json(msg="cryptography is required on the control node: %s" % IMPORT_ERROR)
+    for index, target in enumerate(module.params["targets"]):
+        if not target.get("address") or not target.get("server_name"):
+            module.fail_json(msg="targets[%d] needs address and server_name, got %s" % (index, sorted(target)))
+    for target in module.params["targets"]:
+        if target.get("certificate") in module.params["expect_serials"] and not target.get("expect_serial"):
+            target["expect_serial"] = module.params["expect_serials"][target["certificate"]]
+    results = verify_targets(module.params["targets"], module.params["ca_bundle"], module.params["timeout"],
+                             module.params["wait"])
+    failed = [r.get("name") or r["server_name"] for r in results if not r["verified"]]
+    out = dict(changed=False, results=results, failed_names=failed)
+    if failed and module.params["fail_on_error"]:
+        module.fail_json(msg="%d of %d targets do not serve a verified certificate: %s" % (
+            len(failed), len(results), "; ".join("%s: %s" % (r.get("name"), r["error"])
+                                                  for r in results if not r["verified"])), **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
