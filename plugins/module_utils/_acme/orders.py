@@ -37,7 +37,12 @@ if HAS_ACME:
         replaces: str = jose.field("replaces", omitempty=True)
 
     class EmptyObject(jose.JSONObjectWithFields):
-        """``{}``: the payload that tells the CA a challenge is ready (RFC 8555 §7.5.1)."""
+        """``{}``: the payload that tells the CA a challenge is ready (RFC 8555 §7.5.1).
+
+        The library sends an empty body (POST-as-GET) for a *falsy* payload, and a field-less josepy
+        object is falsy; one omitted field keeps it truthy while it still serializes to ``{}``.
+        """
+        unused: str = jose.field("unused", omitempty=True)
 
 
 class PollPolicy:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import copy
+
 try:
     import josepy as jose
     from acme import client as acme_client
@@ -46,7 +48,8 @@ class AcmeSession:
         verify = ca_bundle if ca_bundle else validate_certs
         self.net = ResilientNetwork(self.jwk, alg, verify_ssl=verify, policy=policy or RetryPolicy())
         self.directory_json = self.net.get(self.directory_url).json()
-        self.directory = messages.Directory.from_json(self.directory_json)
+        # from_json rewrites the dict it is given (meta becomes an object): give it a copy.
+        self.directory = messages.Directory.from_json(copy.deepcopy(self.directory_json))
         self.client = acme_client.ClientV2(self.directory, net=self.net)
         self.account_uri = None
 
@@ -97,7 +100,7 @@ class AcmeSession:
                 directory=self.directory, hmac_alg=eab_alg)
         registration = messages.NewRegistration.from_data(
             email=",".join(contact) if isinstance(contact, (list, tuple)) else contact,
-            terms_of_service_agreed=bool(terms_agreed) if tos else None,
+            terms_of_service_agreed=True if terms_agreed else None,
             external_account_binding=eab)
         try:
             regr = self.client.new_account(registration)
@@ -105,4 +108,4 @@ class AcmeSession:
             return regr.uri, True
         except acme_errors.ConflictError as existing:
             # 200 + Location: the key already has an account; reuse it, never create another.
-            return self.use_account(str(existing)), False
+            return self.use_account(existing.location), False
