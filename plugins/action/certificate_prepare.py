@@ -57,7 +57,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGSPEC)
+        dummy, args = self.validate_argument_spec(argument_spec=ARGSPEC)
         try:
             domains = tls_keys.normalize_domains(args["domains"])
         except CertfleetError as error:
@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
         stage = {}
         if staged_csr:
             try:
-                _, staged_names = tls_keys.csr_domains(staged_csr, what="staged CSR")
+                dummy, staged_names = tls_keys.csr_domains(staged_csr, what="staged CSR")
                 key_reused = sorted(staged_names) == sorted(domains)
             except CertfleetError:
                 key_reused = False

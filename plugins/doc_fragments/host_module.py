@@ -20,6 +20,7 @@ attributes:
     support: full
     description: Shows the files that would change.
   platform:
+    support: full
     platforms: posix
     description: Runs on the managed host.
 """

@@ -17,7 +17,7 @@ options:
     type: dict
     required: true
 author:
-  - certfleet.tls developers
+  - certfleet.tls developers (@certfleet)
 """
 
 EXAMPLES = r"""

@@ -19,7 +19,7 @@ description:
   - Give one challenge with O(token) and O(key_authorization), or all of an order's challenges at once
     with O(challenges) (one task for the whole order).
 author:
-  - certfleet.tls developers
+  - certfleet.tls developers (@certfleet)
 options:
   webroot:
     description:

@@ -11,7 +11,7 @@ module: acme_order
 short_description: Place ACME orders and finalize them, for one certificate or a whole fleet in one call
 version_added: 0.1.0
 description:
-  - Runs on the control node (C(delegate_to: localhost)) and speaks RFC 8555 through the C(acme) library.
+  - Runs on the control node (C(delegate_to=localhost)) and speaks RFC 8555 through the C(acme) library.
     The web servers need no ACME software and no outbound access.
   - B(First call) (no C(order_url)), finds or creates the account of the account key, places an order for
     the CSR, and returns the pending challenges (identifier, token, key authorization, path) with the
@@ -24,7 +24,7 @@ description:
     O(acme_timeout); every CA error is reported with its RFC 7807 problem type, detail and subproblems.
   - Check mode never contacts the CA; it checks the CSRs and reports what would be ordered.
 author:
-  - certfleet.tls developers
+  - certfleet.tls developers (@certfleet)
 options:
   name:
     description: Name of the certificate (single form). Defaults to the CSR's first name.
@@ -88,6 +88,7 @@ attributes:
     support: none
     description: Writes no files.
   platform:
+    support: full
     platforms: posix
     description: Runs on the control node.
 requirements:
@@ -286,8 +287,8 @@ def main():
         out.update({k: v for k, v in results[0].items() if k not in ("failed",)})
     if failed_names and (p["fail_on_order_error"] or single):
         first = next(r for r in results if r.get("failed"))
-        out["msg"] = "%d of %d orders failed; first: %s: %s" % (len(failed_names), len(results), first["name"],
-                                                               first["msg"])
+        out["msg"] = "%d of %d orders failed; first: %s: %s" % (
+            len(failed_names), len(results), first["name"], first["msg"])
         module.fail_json(**out)
     module.exit_json(**out)
 

@@ -24,7 +24,7 @@ description:
   - Also removes the challenge files of the order (O(challenge_tokens)) once the certificate is in place.
   - Idempotent, when C(live) already holds this certificate and key nothing changes and nothing is reloaded.
 author:
-  - certfleet.tls developers
+  - certfleet.tls developers (@certfleet)
 options:
   certificate_dir:
     description: Directory that holds C(live), C(releases/) and C(next/).

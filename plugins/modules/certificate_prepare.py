@@ -30,7 +30,7 @@ description:
     does not burn the CA's failed-validation rate limit.
   - With nothing due, nothing is written and the CA is never contacted.
 author:
-  - certfleet.tls developers
+  - certfleet.tls developers (@certfleet)
 options:
   domains:
     description: DNS names the certificate must carry. The first one is the certificate's name by default.

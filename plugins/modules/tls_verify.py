@@ -17,7 +17,7 @@ description:
   - Many targets are checked in parallel threads in one call (run it once for the fleet).
   - Read-only; it never changes anything.
 author:
-  - certfleet.tls developers
+  - certfleet.tls developers (@certfleet)
 options:
   targets:
     description:
@@ -55,6 +55,7 @@ attributes:
     support: none
     description: Changes nothing.
   platform:
+    support: full
     platforms: posix
     description: Runs on the control node.
 requirements:
@@ -139,9 +140,9 @@ def main():
     failed = [r.get("name") or r["server_name"] for r in results if not r["verified"]]
     out = dict(changed=False, results=results, failed_names=failed)
     if failed and module.params["fail_on_error"]:
-        module.fail_json(msg="%d of %d targets do not serve a verified certificate: %s" % (
-            len(failed), len(results), "; ".join("%s: %s" % (r.get("name"), r["error"])
-                                                  for r in results if not r["verified"])), **out)
+        reasons = "; ".join("%s: %s" % (r.get("name"), r["error"]) for r in results if not r["verified"])
+        module.fail_json(msg="%d of %d targets do not serve a verified certificate: %s"
+                         % (len(failed), len(results), reasons), **out)
     module.exit_json(**out)
 
 

@@ -1164,6 +1164,26 @@ def clean(base=None):
     return {"base": paths.base, "removed": True, "stopped": result["stopped"]}
 
 
+def reset_hosts(base=None):
+    """Put every host back to its first state: `live` -> placeholder, no releases, no staged key,
+    no challenge files. Tests call it so that each starts from plain, self-signed HTTPS."""
+    paths = Paths(base)
+    hosts_dir = os.path.join(paths.base, "hosts")
+    done = []
+    for h in sorted(os.listdir(hosts_dir)) if os.path.isdir(hosts_dir) else []:
+        d = os.path.join(hosts_dir, h)
+        ssl_dir = os.path.join(d, "ssl")
+        live = os.path.join(ssl_dir, "live")
+        if os.path.lexists(live):
+            os.unlink(live)
+        os.symlink("placeholder", live)
+        for sub in ("releases", "next"):
+            shutil.rmtree(os.path.join(ssl_dir, sub), ignore_errors=True)
+        shutil.rmtree(os.path.join(d, "webroot", ".well-known"), ignore_errors=True)
+        done.append(h)
+    return {"base": paths.base, "reset": done}
+
+
 def pebble_log_mark(base=None):
     """Current end of the Pebble log: pass `offset` to pebble_log_since() to get what was logged
     after it (e.g. to count ACME requests of one test)."""
@@ -1206,6 +1226,7 @@ def main(argv=None):
     sub.add_parser("down", parents=[common], help="stop every process of the rig (files stay)")
     sub.add_parser("status", parents=[common], help="JSON of what is alive")
     sub.add_parser("clean", parents=[common], help="down, then delete the base dir")
+    sub.add_parser("reset-hosts", parents=[common], help="live -> placeholder, drop releases/next/challenges")
     sub.add_parser("pebble-log-mark", parents=[common], help="print the Pebble log path and current size")
     dn = sub.add_parser("dns", parents=[common], help="set the A records of NAME (replaces existing ones)")
     dn.add_argument("name")
@@ -1222,6 +1243,8 @@ def main(argv=None):
             res = status(base=a.base)
         elif a.cmd == "clean":
             res = clean(base=a.base)
+        elif a.cmd == "reset-hosts":
+            res = reset_hosts(base=a.base)
         elif a.cmd == "pebble-log-mark":
             res = pebble_log_mark(base=a.base)
         else:

@@ -60,7 +60,7 @@ class PollPolicy:
 
 def prepare_request(name, csr_pem, domains=None, challenge_type="http-01"):
     """Check an order request before any network: CSR signature, names, wildcard vs challenge type."""
-    _, names = csr_domains(csr_pem, what="CSR of %s" % name)
+    dummy, names = csr_domains(csr_pem, what="CSR of %s" % name)
     names = normalize_domains(names, challenge_type)
     if domains:
         check_csr_matches(names, normalize_domains(domains, challenge_type), what="CSR of %s" % name)
