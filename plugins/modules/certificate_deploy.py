@@ -83,7 +83,7 @@ release:
   description: Directory the C(live) symlink points to after the call.
   returned: always
   type: str
-  sample: /etc/ssl/certfleet/www.example.org/releases/20261128T170102-3f1a9c2e
+  sample: /etc/ssl/certfleet/www.example.org/releases/000002-20261128T170102-3f1a9c2e
 previous_release:
   description: Directory C(live) pointed to before the call (null on first deploy).
   returned: always
@@ -122,8 +122,19 @@ def current_release(certificate_dir):
     return None
 
 
+def release_sequence(name):
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else -1
+
+
+def next_sequence(releases_dir):
+    if not os.path.isdir(releases_dir):
+        return 1
+    return max([release_sequence(n) for n in os.listdir(releases_dir)] + [0]) + 1
+
+
 def prune(releases_dir, keep, protect):
-    names = sorted(n for n in os.listdir(releases_dir) if not n.startswith("."))
+    names = sorted((n for n in os.listdir(releases_dir) if not n.startswith(".")), key=release_sequence)
     for name in names[:-keep] if keep > 0 else []:
         path = os.path.join(releases_dir, name)
         if os.path.realpath(path) not in protect:
@@ -174,8 +185,10 @@ def main():
         if key is None:
             module.fail_json(msg="no private key: %s does not exist and privkey is not given (run "
                                  "certfleet.tls.certificate_prepare first)" % staged_key)
-        release_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()),
-                                hashlib.sha256(fullchain.encode()).hexdigest()[:8])
+        # A sequence number first: releases sort in deploy order even within one second.
+        release_id = "%06d-%s-%s" % (next_sequence(os.path.join(cdir, "releases")),
+                                     time.strftime("%Y%m%dT%H%M%S", time.gmtime()),
+                                     hashlib.sha256(fullchain.encode()).hexdigest()[:8])
         release = os.path.join(cdir, "releases", release_id)
         result.update(changed=True, release=release)
         if module._diff:
