@@ -1181,7 +1181,37 @@ def reset_hosts(base=None):
             shutil.rmtree(os.path.join(ssl_dir, sub), ignore_errors=True)
         shutil.rmtree(os.path.join(d, "webroot", ".well-known"), ignore_errors=True)
         done.append(h)
+    # Reload the running servers so that what they *serve* is the placeholder again, and wait for it.
+    kinds = {}
+    try:
+        with open(paths.state) as f:
+            kinds = json.load(f).get("kinds", {})
+    except (OSError, ValueError):
+        pass
+    for h, kind in sorted(kinds.items()):
+        if h not in done or not kind or not _web_pid(paths, h, kind):
+            continue
+        _run(paths, _web_info(paths, h, kind)["reload"], "reload %s" % h)
+        with open(os.path.join(paths.host_dir(h), "ssl", "placeholder", "fullchain.pem")) as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read())
+        deadline = time.monotonic() + 10
+        while _served_der(_host_ip(int(h[4:]))) != want:
+            if time.monotonic() > deadline:
+                _fail("%s still serves another certificate after reload" % h, _web_info(paths, h, kind)["log"])
+            time.sleep(0.05)
     return {"base": paths.base, "reset": done}
+
+
+def _served_der(ip):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((ip, 443), timeout=2) as sock:
+            with context.wrap_socket(sock) as tls:
+                return tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
 
 
 def pebble_log_mark(base=None):

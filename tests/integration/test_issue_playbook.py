@@ -1,0 +1,76 @@
+"""certfleet.tls.issue on a 3-host rig (2 nginx, 1 Apache): real Pebble, real sshd, real web servers."""
+
+import os
+import stat
+
+from cryptography import x509
+
+from conftest import BASE, pebble_requests, run_playbook, served_certificate, served_unverified  # noqa: F401
+
+
+def host_dir(name):
+    return os.path.join(BASE, "hosts", name)
+
+
+def test_issue_then_second_run_changes_nothing(fresh_rig, pebble_log):
+    root = fresh_rig["pebble_root"]
+    hosts = fresh_rig["host_names"]
+    log = pebble_log()
+
+    first = run_playbook("certfleet.tls.issue")
+    assert first.rc == 0, first
+    assert set(first.recap) == set(hosts), first
+    for name in hosts:
+        assert first.recap[name]["changed"] >= 3 and first.recap[name]["failed"] == 0, first
+
+    for index, name in enumerate(hosts, start=1):
+        cert = served_certificate("127.0.1.%d" % index, "%s.test" % name, cafile=root)  # chain + hostname verified
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sans.get_values_for_type(x509.DNSName) == ["%s.test" % name]
+        assert "Pebble Intermediate" in cert.issuer.rfc4514_string()
+        key = os.path.join(host_dir(name), "ssl", "live", "privkey.pem")
+        assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+        challenges = os.path.join(host_dir(name), "webroot", ".well-known", "acme-challenge")
+        assert os.listdir(challenges) == [], "challenge or probe files left behind on %s" % name
+        assert "%s.test serial=%x" % (name, cert.serial_number) in first.out  # the printed report
+
+    issued = pebble_log_requests = log.requests()
+    assert sum(1 for method, path in issued if path.startswith("/order-plz")) == len(hosts)
+    per_cert = len(pebble_log_requests) / len(hosts)
+    assert per_cert <= 9.5, "ACME requests per certificate: %.1f (%s)" % (per_cert, issued)
+
+    log = pebble_log()
+    second = run_playbook("certfleet.tls.issue")
+    assert second.rc == 0, second
+    assert all(r["changed"] == 0 and r["failed"] == 0 for r in second.recap.values()), second
+    assert log.requests() == [], "a run with nothing due must not contact the CA"
+
+
+def test_private_key_never_in_output(fresh_rig):
+    run = run_playbook("certfleet.tls.issue", "-vvv", limit="host1")
+    assert run.rc == 0, run
+    key = open(os.path.join(host_dir("host1"), "ssl", "live", "privkey.pem")).read()
+    body = "".join(key.strip().splitlines()[1:-1])
+    assert body[:40] not in run.out.replace("\n", "")
+    assert "BEGIN PRIVATE KEY" not in run.out
+
+
+def test_check_mode_changes_nothing_and_contacts_no_ca(fresh_rig, pebble_log):
+    log = pebble_log()
+    run = run_playbook("certfleet.tls.issue", "--check")
+    assert run.rc == 0, run
+    assert log.requests() == []
+    for name in fresh_rig["host_names"]:
+        assert os.readlink(os.path.join(host_dir(name), "ssl", "live")) == "placeholder"
+        assert not os.path.exists(os.path.join(host_dir(name), "ssl", "next"))
+
+
+def test_unreachable_ca_fails_clearly_and_keeps_the_old_certificate(fresh_rig):
+    run = run_playbook("certfleet.tls.issue", limit="host1",
+                       extra_vars={"certificate_acme_directory": "https://127.0.0.1:14999/dir",
+                                   "certificate_acme_timeout": 5})
+    assert run.rc != 0
+    assert "cannot reach the CA at https://127.0.0.1:14999/dir" in run.out, run
+    assert os.readlink(os.path.join(host_dir("host1"), "ssl", "live")) == "placeholder"
+    served = served_unverified("127.0.1.1", "host1.test")
+    assert served.issuer == served.subject  # still the self-signed placeholder
