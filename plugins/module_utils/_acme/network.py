@@ -203,6 +203,16 @@ class ResilientNetwork(_Base):
                 if error.code != "badNonce":  # a bad nonce needs no pause, only the fresh nonce
                     wait = self._retry_after()
                     wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
+            except acme_errors.ConflictError:
+                # The library turns every 409 into ConflictError and drops the problem document
+                # (for example RFC 9773 alreadyReplaced): read it back from the response.
+                response = getattr(self._local, "last_response", None)
+                try:
+                    body = response.json()
+                except (ValueError, AttributeError):
+                    body = {}
+                raise AcmeProblem("ACME problem %s from %s: %s" % (body.get("type"), url, body.get("detail")),
+                                  problem_type=body.get("type"), detail=body.get("detail"), status=409, url=url)
             except acme_errors.ClientError as error:  # non-JSON error body (HTML 502 page, empty 503)
                 response = getattr(self._local, "last_response", None)
                 status = getattr(response, "status_code", None)

@@ -1,0 +1,238 @@
+"""The ACME core against a local fake CA: retries, problems, profiles, replaces, ARI.
+
+The network is fake (tests/fakeacme.py); the logic under test (our retry policy, order flow, ARI decision)
+is the real one.
+"""
+
+import datetime
+
+import pytest
+
+from certutil import make_ca, make_leaf
+from fakeacme import FakeAcme
+from ansible_collections.certfleet.tls.plugins.module_utils._acme import orders, renewal
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import (
+    AcmeProblem, AcmeUnavailable, InputError)
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy, parse_retry_after
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
+from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys
+from ansible_collections.certfleet.tls.plugins.module_utils._tls.x509info import load_certificate
+
+UTC = datetime.timezone.utc
+ACCOUNT_KEY = keys.private_key_to_pem(keys.generate_private_key())
+
+
+class Sleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+def session(fake, sleeps=None, attempts=8, timeout=30):
+    policy = RetryPolicy(attempts=attempts, timeout=timeout, sleep=sleeps if sleeps is not None else Sleeps())
+    sess = AcmeSession(fake.directory_url, ACCOUNT_KEY, policy=policy)
+    sess.ensure_account(contact="ops@example.org", terms_agreed=True)
+    return sess
+
+
+def request(name="www.example.org", **extra):
+    key = keys.generate_private_key()
+    return dict(name=name, csr_pem=keys.make_csr(key, [name]).decode(), **extra)
+
+
+def issue(sess, item, poll=None):
+    created = orders.create_order(sess, item)
+    done = orders.finalize_order(sess, dict(item, order_url=created["order_url"], challenges=created["challenges"]),
+                                 poll=poll or orders.PollPolicy(first=0, sleep=lambda s: None))
+    return created, done
+
+
+def test_full_order_and_request_budget():
+    with FakeAcme() as fake:
+        sess = session(fake)
+        created, done = issue(sess, request())
+        assert created["challenges"][0]["path"].startswith(".well-known/acme-challenge/")
+        assert created["challenges"][0]["key_authorization"].startswith(created["challenges"][0]["token"] + ".")
+        assert done["facts"]["domains"] == ["www.example.org"] and "BEGIN CERTIFICATE" in done["chain"]
+        # dir, nonce, account + newOrder, authz, challenge, order poll, finalize, cert = 9
+        assert sess.request_count == 9, fake.requests
+
+
+def test_bad_nonce_is_retried_more_than_once():
+    with FakeAcme() as fake:
+        sess = session(fake)
+        fake.fault("POST /order", *[{"status": 400, "type": "badNonce"}] * 4)
+        created = orders.create_order(sess, request())
+        assert created["order_url"] and fake.count("POST /order") == 5
+
+
+def test_bad_nonce_gives_up_with_the_problem_after_attempts():
+    with FakeAcme() as fake:
+        sess = session(fake, attempts=3)
+        fake.fault("POST /order", *[{"status": 400, "type": "badNonce"}] * 5)
+        with pytest.raises(AcmeProblem) as info:
+            orders.create_order(sess, request())
+        assert info.value.problem_type.endswith("badNonce") and "gave up after 3 attempts" in info.value.msg
+
+
+def test_503_and_429_honour_retry_after():
+    with FakeAcme() as fake:
+        sleeps = Sleeps()
+        sess = session(fake, sleeps)
+        fake.fault("POST /order", {"status": 503, "type": "serverInternal", "retry_after": 7},
+                   {"status": 429, "type": "rateLimited", "retry_after": 3})
+        orders.create_order(sess, request())
+        assert sleeps == [7.0, 3.0]
+
+
+def test_retry_after_is_capped_by_the_deadline():
+    with FakeAcme() as fake:
+        sess = session(fake, timeout=5)
+        fake.fault("POST /order", {"status": 429, "type": "rateLimited", "retry_after": 3600})
+        with pytest.raises(AcmeProblem, match="rateLimited"):
+            orders.create_order(sess, request())
+
+
+def test_html_502_is_retried():
+    with FakeAcme() as fake:
+        sess = session(fake)
+        fake.fault("POST /order", {"status": 502, "html": True})
+        assert orders.create_order(sess, request())["order_url"]
+
+
+def test_missing_nonce_on_success_does_not_fail_or_repeat_the_request():
+    with FakeAcme() as fake:
+        sess = session(fake)
+        fake.fault("POST /order", {"drop_nonce": True})
+        created = orders.create_order(sess, request())
+        assert created["order_url"] and fake.count("POST /order") == 1  # a successful newOrder is never sent twice
+
+
+def test_non_transient_problem_keeps_type_detail_and_is_not_retried():
+    with FakeAcme() as fake:
+        sess = session(fake)
+        fake.fault("POST /order", {"status": 400, "type": "rejectedIdentifier", "detail": "policy forbids"})
+        with pytest.raises(AcmeProblem) as info:
+            orders.create_order(sess, request())
+        assert info.value.problem_type == "urn:ietf:params:acme:error:rejectedIdentifier"
+        assert "policy forbids" in info.value.msg and fake.count("POST /order") == 1
+        assert info.value.to_result()["problem"]["status"] == 400
+
+
+def test_unreachable_ca_is_a_clear_error_within_the_timeout():
+    import time
+    start = time.monotonic()
+    with pytest.raises(AcmeUnavailable, match="cannot reach the CA at http://127.0.0.1:9/dir"):
+        AcmeSession("http://127.0.0.1:9/dir", ACCOUNT_KEY, policy=RetryPolicy(timeout=2))
+    assert time.monotonic() - start < 4
+
+
+def test_terms_must_be_agreed_explicitly():
+    with FakeAcme() as fake:
+        sess = AcmeSession(fake.directory_url, ACCOUNT_KEY, policy=RetryPolicy(timeout=10))
+        with pytest.raises(InputError, match="terms of service .* must be agreed"):
+            sess.ensure_account(terms_agreed=False)
+        assert fake.account is None
+
+
+def test_existing_account_is_reused():
+    with FakeAcme() as fake:
+        first = session(fake).account_uri
+        second = AcmeSession(fake.directory_url, ACCOUNT_KEY)
+        uri, created = second.ensure_account(terms_agreed=True)
+        assert uri == first and created is False
+
+
+def test_hostile_token_from_the_ca_is_refused():
+    with FakeAcme(hostile_token="../../etc/passwd") as fake:
+        with pytest.raises(AcmeProblem, match="not base64url"):
+            orders.create_order(session(fake), request())
+
+
+def test_profiles_sent_checked_and_refused_by_name():
+    with FakeAcme(profiles={"classic": "90 days", "shortlived": "6 days"}) as fake:
+        sess = session(fake)
+        orders.check_profile(sess, "shortlived")
+        orders.create_order(sess, request(profile="shortlived"))
+        assert fake.order_payloads[-1]["profile"] == "shortlived"
+        with pytest.raises(InputError, match="'tlsserver' is not offered .* classic, shortlived"):
+            orders.check_profile(sess, "tlsserver")
+    with FakeAcme() as fake:
+        with pytest.raises(InputError, match="lists no ACME profiles"):
+            orders.check_profile(session(fake), "classic")
+
+
+def test_replaces_is_sent_and_dropped_when_the_ca_refuses_it():
+    with FakeAcme() as fake:
+        created = orders.create_order(session(fake), request(replaces="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"))
+        assert fake.order_payloads[-1]["replaces"] == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+        assert created["replaces_dropped"] is False
+    with FakeAcme(reject_replaces=True) as fake:
+        created = orders.create_order(session(fake), request(replaces="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"))
+        assert created["replaces_dropped"] is True and created["order_url"]
+        assert "replaces" not in fake.order_payloads[-1]
+
+
+def test_resumed_order_without_challenges_is_rebuilt_from_the_ca():
+    """A run that died after the order: the next call has only the order URL and still finishes."""
+    with FakeAcme() as fake:
+        item = request()
+        created = orders.create_order(session(fake), item)
+        fresh = session(fake)  # a new process: new session, same account
+        done = orders.finalize_order(fresh, dict(item, order_url=created["order_url"]),
+                                     poll=orders.PollPolicy(first=0, sleep=lambda s: None))
+        assert done["facts"]["domains"] == ["www.example.org"]
+
+
+def test_batch_reports_each_failure_without_hiding_others():
+    with FakeAcme(profiles={"classic": "x"}) as fake:
+        sess = session(fake)
+        items = [request("a.example.org"), dict(request("b.example.org"), csr_pem="garbage")]
+        results = orders.run_batch(lambda item: orders.create_order(sess, item), items)
+        assert results[0]["order_url"] and results[1]["failed"] and "not a PEM" in results[1]["msg"]
+
+
+# -- ARI ----------------------------------------------------------------------------------
+def test_ari_cert_id_matches_rfc9773_example_construction():
+    ca = make_ca()
+    cert = make_leaf(ca, ["www.example.org"], datetime.datetime.now(UTC), 90)
+    # no AKI in these test leaves: ARI cannot name them
+    with pytest.raises(InputError, match="Authority Key Identifier"):
+        renewal.ari_cert_id(cert)
+
+
+def test_ari_window_drives_the_decision():
+    with FakeAcme(ari=True) as fake:
+        sess = session(fake)
+        _, done = issue(sess, request())
+        cert = load_certificate(done["cert"])
+        cert_id = renewal.ari_cert_id(cert)
+        now = datetime.datetime.now(UTC)
+        fake.renewal_windows[cert_id] = ((now + datetime.timedelta(days=60)).isoformat(),
+                                         (now + datetime.timedelta(days=62)).isoformat())
+        info = renewal.fetch_renewal_info(sess, cert)
+        assert info["retry_after"] == 21600
+        assert renewal.ari_decision(info, cert_id, now)[0] is False
+        # The CA moves the window into the past (e.g. mis-issuance): renew now.
+        fake.renewal_windows[cert_id] = ((now - datetime.timedelta(days=2)).isoformat(),
+                                         (now - datetime.timedelta(days=1)).isoformat())
+        due, reason = renewal.ari_decision(renewal.fetch_renewal_info(sess, cert), cert_id, now)
+        assert due and "ARI window" in reason
+
+
+def test_ari_time_is_stable_and_inside_the_window():
+    start = datetime.datetime(2026, 1, 1, tzinfo=UTC)
+    end = start + datetime.timedelta(days=2)
+    times = {renewal.renew_time_in_window(start, end, "id%d" % i) for i in range(50)}
+    assert all(start <= t <= end for t in times) and len(times) == 50
+    assert renewal.renew_time_in_window(start, end, "id1") == renewal.renew_time_in_window(start, end, "id1")
+
+
+def test_ari_serial_encoding_with_high_bit():
+    # RFC 9773 §4.1 example: serial 0x87654321 -> "AIdlQyE" (leading zero byte added)
+    assert renewal._b64url((0x87654321).to_bytes(((0x87654321).bit_length() + 8) // 8, "big")) == "AIdlQyE"
+
+
+def test_parse_retry_after_forms():
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 60) == 60.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
