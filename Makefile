@@ -72,7 +72,7 @@ sanity: deps
 	  $(BIN)/ansible-test sanity --python 3.11 --color no \
 	  2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
-bench: deps rig-up
+bench: deps link   # bench/run.py takes the rig lock, starts the rig itself and leaves it up with 3 hosts
 	$(PY) bench/run.py --base $(BASE)
 
 clean: rig-down

@@ -1,0 +1,942 @@
+#!/usr/bin/env python3
+"""Fleet issuance and no-op renewal benchmark (issue #4): certfleet.tls vs community.crypto, same rig.
+
+    bench/run.py [--base /tmp/certfleet] [--hosts 5,20] [--repeat 3] [--peer-repeat 1] [--quick] [--no-peer]
+                 [--no-profile] [--doc docs/benchmarks.md | --no-doc]
+
+For each N it brings the rig up with N hosts, then measures, --repeat times in turn:
+  ours-issue    ansible-playbook certfleet.tls.issue after `rig.py reset-hosts` (every host due)
+  ours-noop     the same playbook again: nothing due
+  peer-issue    bench/peer/issue.yml (community.crypto 3.x, ACME on the controller) from nothing
+  peer-noop     the same again
+  floor-ping    bench/floor/ping.yml: one ansible.builtin.ping per host
+  floor-acme    bench/floor/acme_threads.py: the `acme` library alone, N issuances in threads
+  (ours-renew   certfleet.tls.renew with nothing due, once the collection has that playbook)
+and, once per N at the end, an extra profile_tasks run of ours-issue and ours-noop (not measured).
+
+Each run is measured from outside: wall time; CPU of the whole process tree (RUSAGE_CHILDREN delta, with
+this process made a child subreaper so that the daemonised ssh ControlPersist masters are counted: they
+are closed and reaped after each run, and closed before it so that every run starts cold); CPU of the
+rig's hosts (sshd sessions, web servers) and of the CA, from /proc/PID/stat; CPU of anything else on the
+machine in the same window (noise); peak memory of the tree (sum of PSS, sampled every 0.25 s) and the
+largest single RSS; ACME requests from Pebble's log between two marks. Every issuance is checked over
+TLS afterwards (each host serves a new certificate that verifies against Pebble's root).
+
+The rig is shared: the whole benchmark holds /tmp/certfleet/rig.lock (flock; already held by a
+`flock ... bench/run.py` wrapper is detected and fine). At the end the rig is left up with 3 hosts.
+Results: bench/results/<stamp>/ (logs, results.json, table.md); docs/benchmarks.md unless --quick.
+Exit status 1 with a message when a playbook run fails or a host does not serve its new certificate.
+"""
+
+import argparse
+import ctypes
+import datetime
+import fcntl
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RIG_PY = os.path.join(REPO, "tests", "rig", "rig.py")
+PEER_PLAYBOOK = os.path.join(HERE, "peer", "issue.yml")
+PING_PLAYBOOK = os.path.join(HERE, "floor", "ping.yml")
+ACME_FLOOR = os.path.join(HERE, "floor", "acme_threads.py")
+CALLBACKS = os.path.join(HERE, "callback_plugins")  # bench_trace: per task and host timings, every run
+OURS_ISSUE = "certfleet.tls.issue"
+OURS_RENEW = "certfleet.tls.renew"  # hook: measured once playbooks/renew.yml exists
+DOC = os.path.join(REPO, "docs", "benchmarks.md")
+DOC_START, DOC_END = "<!-- bench:generated:start -->", "<!-- bench:generated:end -->"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PR_SET_CHILD_SUBREAPER = 36
+SAMPLE_INTERVAL = 0.25
+
+SCENARIOS = ["ours-issue", "ours-noop", "ours-renew", "peer-issue", "peer-noop", "floor-ping", "floor-acme"]
+LABELS = {
+    "ours-issue": "ours: `certfleet.tls.issue`, all due",
+    "ours-noop": "ours: same playbook, nothing due",
+    "ours-renew": "ours: `certfleet.tls.renew`, nothing due",
+    "peer-issue": "peer: community.crypto playbook, all due",
+    "peer-noop": "peer: same playbook, nothing due",
+    "floor-ping": "floor: one `ping` task per host",
+    "floor-acme": "floor: `acme` library alone, threads",
+}
+
+# Pebble logs "<METHOD> <path> -> calling handler()" for every ACME request
+REQUEST_RE = re.compile(r"^Pebble \S+ \S+ (GET|HEAD|POST) (/\S*) -> calling handler")
+ENDPOINTS = [("/dir", "directory"), ("/nonce-plz", "newNonce"), ("/sign-me-up", "newAccount"),
+             ("/my-account/", "account"), ("/order-plz", "newOrder"), ("/authZ/", "authz"),
+             ("/chalZ/", "challenge"), ("/my-order/", "order"), ("/finalize-order/", "finalize"),
+             ("/certZ/", "certificate")]
+SHARED = {"directory", "newNonce", "newAccount", "account"}
+# RFC 8555, one name per certificate: newOrder, authz fetch, challenge POST, one order poll (ready),
+# finalize, certificate download; shared by the whole run: directory, one nonce, one account lookup.
+MIN_PER_CERT, MIN_SHARED = 6, 3
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# the shared rig lock
+# ------------------------------------------------------------------------------------------------
+
+def _ancestors():
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        pids.add(pid)
+    return pids
+
+
+def _lock_holders(fd):
+    st = os.fstat(fd)
+    want = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    holders = set()
+    with open("/proc/locks") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 5 and fields[1] != "->" and fields[5] == want:
+                holders.add(int(fields[4]))
+    return holders
+
+
+def acquire_rig_lock(path):
+    """flock(path) for the whole run, unless an ancestor (`flock path bench/run.py`) already holds it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    holders = _lock_holders(fd)
+    if holders & _ancestors():
+        log("rig lock %s is held by our caller (pid %s): running under it" % (path, sorted(holders)))
+        os.close(fd)
+        return None
+    log("waiting for the rig lock %s (held by pid %s)" % (path, sorted(holders) or "?"))
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+# ------------------------------------------------------------------------------------------------
+# /proc helpers
+# ------------------------------------------------------------------------------------------------
+
+def _stat_fields(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def children(pid):
+    kids = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids.extend(int(k) for k in f.read().split())
+        except OSError:
+            pass
+    return kids
+
+
+def descendants(root):
+    out, stack = [], [root]
+    while stack:
+        for k in children(stack.pop()):
+            out.append(k)
+            stack.append(k)
+    return out
+
+
+def tree_cpu(roots):
+    """Seconds of CPU of the processes `roots` and everything below them, reaped children included."""
+    ticks = 0
+    for root in roots:
+        for pid in [root] + descendants(root):
+            try:
+                f = _stat_fields(pid)
+            except OSError:
+                continue
+            ticks += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+    return ticks / CLK_TCK
+
+
+def machine_stat():
+    """(busy CPU seconds of the whole machine, processes forked since boot)."""
+    busy, forks = 0.0, 0
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu "):
+                v = [int(x) for x in line.split()[1:]]
+                busy = (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # all but idle and iowait
+            elif line.startswith("processes "):
+                forks = int(line.split()[1])
+    return busy, forks
+
+
+def pss_kb(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class TreeSampler(threading.Thread):
+    """Peak of the summed PSS of this process's descendants, and the peak process count."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.peak_kb = 0
+        self.peak_procs = 0
+
+    def run(self):
+        me = os.getpid()
+        while not self.stop.wait(SAMPLE_INTERVAL):
+            pids = descendants(me)
+            self.peak_procs = max(self.peak_procs, len(pids))
+            self.peak_kb = max(self.peak_kb, sum(pss_kb(p) for p in pids))
+
+
+def set_subreaper(on):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
+        raise BenchError("prctl(PR_SET_CHILD_SUBREAPER) failed: errno %d" % ctypes.get_errno())
+
+
+def reap_orphans(timeout=5.0):
+    """Wait for the ssh masters that were re-parented to us; returns how many are still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if pid:
+            continue
+        if time.monotonic() > deadline:
+            return len(children(os.getpid()))
+        time.sleep(0.02)
+
+
+# ------------------------------------------------------------------------------------------------
+# the bench
+# ------------------------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.base = os.path.abspath(args.base)
+        self.rig_base = os.path.join(self.base, "rig")
+        self.venv_bin = os.path.join(self.base, "venv", "bin")
+        self.playbook_bin = os.path.join(self.venv_bin, "ansible-playbook")
+        if not os.access(self.playbook_bin, os.X_OK):
+            self.playbook_bin = shutil.which("ansible-playbook") or self.playbook_bin
+        self.collections = os.path.join(self.base, "collections")
+        self.peer_state = os.path.join(self.base, "bench", "peer-state")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        self.out = os.path.abspath(args.out or os.path.join(HERE, "results", stamp))
+        os.makedirs(self.out, exist_ok=True)
+        self.results = []  # one dict per measured run
+        self.profiles = {}  # N -> {"ours-issue": [...], "ours-noop": [...]}
+        self.rig_pids = {"hosts": [], "ca": []}
+        self.hosts = 0
+
+    # -- rig ---------------------------------------------------------------------------------------
+    def rig(self, *argv):
+        cmd = [sys.executable, RIG_PY, "--base", self.rig_base] + list(argv)
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise BenchError("%s failed (exit %d):\n%s" % (" ".join(cmd), p.returncode, p.stderr.strip()))
+        return json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
+
+    def rig_up(self, n):
+        log("rig up --hosts %d" % n)
+        self.rig("up", "--hosts", str(n))
+        st = self.rig("status")
+        self.hosts = n
+        self.rig_pids = {"hosts": [], "ca": [st["pebble"]["pid"], st["challtestsrv"]["pid"]]}
+        for i in range(1, n + 1):
+            h = st["hosts"]["host%d" % i]
+            self.rig_pids["hosts"] += [h["sshd"]["pid"], h["web"]["pid"]]
+        if not all(self.rig_pids["hosts"] + self.rig_pids["ca"]):
+            raise BenchError("rig up --hosts %d: not everything is alive: %s" % (n, json.dumps(st)))
+
+    def reset_hosts(self):
+        """Every host back to its self-signed placeholder, the peer's files and state gone."""
+        self.rig("reset-hosts")
+        for i in range(1, self.hosts + 1):
+            shutil.rmtree(os.path.join(self.rig_base, "hosts", "host%d" % i, "ssl", "peer"), ignore_errors=True)
+        shutil.rmtree(self.peer_state, ignore_errors=True)
+
+    def close_control_masters(self):
+        cp = os.path.join(self.rig_base, "cp")
+        procs = []
+        for name in os.listdir(cp) if os.path.isdir(cp) else []:
+            sock = os.path.join(cp, name)
+            procs.append(subprocess.Popen(["ssh", "-O", "exit", "-o", "ControlPath=%s" % sock, "x"],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        for p in procs:
+            p.wait()
+
+    def pebble_offset(self):
+        try:
+            return os.path.getsize(os.path.join(self.rig_base, "logs", "pebble.log"))
+        except OSError:
+            return 0
+
+    def acme_requests(self, offset):
+        counts, issued = {}, 0
+        with open(os.path.join(self.rig_base, "logs", "pebble.log"), "rb") as f:
+            f.seek(offset)
+            for line in f.read().decode("utf-8", "replace").splitlines():
+                if "Issued certificate serial" in line:
+                    issued += 1
+                m = REQUEST_RE.match(line)
+                if not m:
+                    continue
+                kind = next((k for prefix, k in ENDPOINTS if m.group(2).startswith(prefix)), "other")
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts, issued
+
+    def served(self, verify):
+        """{host: serial} of what each host serves on :443 (verified against Pebble's root if asked)."""
+        from cryptography import x509  # the venv's; the bench runs with the venv python
+        out = {}
+        for i in range(1, self.hosts + 1):
+            name = "host%d.test" % i
+            if verify:
+                ctx = ssl.create_default_context(cafile=os.path.join(self.rig_base, "pebble", "root.pem"))
+            else:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            try:
+                with socket.create_connection(("127.0.1.%d" % i, 443), timeout=5) as s:
+                    with ctx.wrap_socket(s, server_hostname=name) as t:
+                        out["host%d" % i] = x509.load_der_x509_certificate(t.getpeercert(True)).serial_number
+            except (OSError, ssl.SSLError) as e:
+                out["host%d" % i] = "error: %s" % e
+        return out
+
+    def check_new_certs(self, label, before):
+        deadline = time.monotonic() + 10  # Apache's graceful restart is not instantaneous
+        while True:
+            after = self.served(verify=True)
+            bad = {h: s for h, s in after.items() if isinstance(s, str) or s == before.get(h)}
+            if not bad or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        if bad:
+            raise BenchError("%s: these hosts do not serve a new certificate verifying against Pebble's root: %s"
+                             % (label, bad))
+
+    # -- running -----------------------------------------------------------------------------------
+    def env(self, extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env.update({
+            "ANSIBLE_CONFIG": os.path.join(self.rig_base, "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": self.collections,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_CALLBACK_PLUGINS": CALLBACKS,
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_trace",
+            "CERTFLEET_RIG": self.rig_base,
+            "PATH": self.venv_bin + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+        })
+        env.update(extra or {})
+        return env
+
+    def measure(self, scenario, argv, rep, env=None):
+        n = self.hosts
+        logfile = os.path.join(self.out, "n%d-%s-%d.log" % (n, scenario, rep))
+        tracefile = logfile[:-4] + ".trace.json"
+        env = dict(env or self.env(), BENCH_TRACE_FILE=tracefile)
+        set_subreaper(True)
+        try:
+            self.close_control_masters()  # every run starts without an SSH connection
+            reap_orphans()
+            offset = self.pebble_offset()
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            hosts0, ca0 = tree_cpu(self.rig_pids["hosts"]), tree_cpu(self.rig_pids["ca"])
+            busy0, forks0 = machine_stat()
+            load = os.getloadavg()[0]
+            sampler = TreeSampler()
+            sampler.start()
+            t0 = time.monotonic()
+            with open(logfile, "wb") as out:
+                out.write(("$ %s\n" % " ".join(argv)).encode())
+                out.flush()
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                     env=env, cwd=REPO)
+                _pid, status, ru_main = os.wait4(p.pid, 0)
+            wall = time.monotonic() - t0
+            p.returncode = os.waitstatus_to_exitcode(status)
+            sampler.stop.set()
+            sampler.join()
+            self.close_control_masters()  # end the re-parented ssh masters, so that their CPU is counted
+            left = reap_orphans()
+            time.sleep(0.2)  # sshd reaps its sessions
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            hosts1, ca1 = tree_cpu(self.rig_pids["hosts"]), tree_cpu(self.rig_pids["ca"])
+            busy1, forks1 = machine_stat()
+        finally:
+            set_subreaper(False)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        requests, issued = self.acme_requests(offset)
+        with open(logfile, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        if p.returncode != 0:
+            raise BenchError("%s (N=%d) failed with exit status %d: %s\n  see %s; last lines:\n%s"
+                             % (scenario, n, p.returncode, " ".join(argv), logfile,
+                                "\n".join("    | " + x for x in text.splitlines()[-25:])))
+        r = {
+            "scenario": scenario, "hosts": n, "rep": rep, "wall": round(wall, 3),
+            "cpu": round(cpu, 3), "cpu_user": round(ru1.ru_utime - ru0.ru_utime, 3),
+            "cpu_hosts": round(hosts1 - hosts0, 2), "cpu_ca": round(ca1 - ca0, 2),
+            "cpu_other": round(max(0.0, (busy1 - busy0) - cpu - (hosts1 - hosts0) - (ca1 - ca0)), 2),
+            "forks": forks1 - forks0, "loadavg_before": round(load, 2),
+            "peak_pss_mb": round(sampler.peak_kb / 1024, 1), "peak_procs": sampler.peak_procs,
+            "max_rss_mb": round(ru_main.ru_maxrss / 1024, 1), "orphans_left": left,
+            "requests": requests, "requests_total": sum(requests.values()), "issued": issued,
+            "log": logfile,
+        }
+        r.update(parse_recap(text))
+        r.update(trace_summary(tracefile))
+        return r
+
+    def playbook(self, playbook, *extra):
+        return [self.playbook_bin, playbook] + list(extra)
+
+    def run_scenario(self, scenario, rep):
+        n = self.hosts
+        if scenario == "ours-issue":
+            self.reset_hosts()
+            before = self.served(verify=False)
+            r = self.measure(scenario, self.playbook(OURS_ISSUE), rep)
+            self.check_new_certs(scenario, before)
+        elif scenario == "ours-noop":
+            r = self.measure(scenario, self.playbook(OURS_ISSUE), rep)
+        elif scenario == "ours-renew":
+            r = self.measure(scenario, self.playbook(OURS_RENEW), rep)
+        elif scenario == "peer-issue":
+            self.reset_hosts()
+            before = self.served(verify=False)
+            r = self.measure(scenario, self.playbook(PEER_PLAYBOOK, "-e", "peer_state_dir=%s" % self.peer_state), rep)
+            self.check_new_certs(scenario, before)
+        elif scenario == "peer-noop":
+            r = self.measure(scenario, self.playbook(PEER_PLAYBOOK, "-e", "peer_state_dir=%s" % self.peer_state), rep)
+        elif scenario == "floor-ping":
+            r = self.measure(scenario, self.playbook(PING_PLAYBOOK), rep)
+        elif scenario == "floor-acme":
+            r = self.measure(scenario, [sys.executable, ACME_FLOOR, "--rig-base", self.rig_base, "--hosts", str(n)], rep)
+        else:
+            raise BenchError("unknown scenario %s" % scenario)
+        if scenario.endswith("-issue") or scenario == "floor-acme":
+            if r["issued"] != n:
+                raise BenchError("%s (N=%d): Pebble issued %d certificates, expected %d; see %s"
+                                 % (scenario, n, r["issued"], n, r["log"]))
+        elif r["issued"] or r.get("changed"):
+            log("note: %s (N=%d) issued %d certificates and reported changed=%s"
+                % (scenario, n, r["issued"], r.get("changed")))
+        log("N=%-3d %-11s rep %d: wall %6.2fs  cpu %6.2fs  hosts %5.2fs  ca %4.2fs  other %5.2fs  acme %3d  pss %5.0f MB"
+            % (n, scenario, rep, r["wall"], r["cpu"], r["cpu_hosts"], r["cpu_ca"], r["cpu_other"],
+               r["requests_total"], r["peak_pss_mb"]))
+        self.results.append(r)
+        return r
+
+    def profile(self):
+        """One extra run each of ours-issue and ours-noop with ansible.posix.profile_tasks (not measured)."""
+        out = {}
+        env = self.env({"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,bench_trace",
+                        "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "100"})
+        for scenario in ("ours-issue", "ours-noop"):
+            if scenario == "ours-issue":
+                self.reset_hosts()
+            r = self.measure("profile-" + scenario, self.playbook(OURS_ISSUE), 1, env=env)
+            with open(r["log"]) as f:
+                out[scenario] = {"tasks": parse_profile(f.read()), "wall": r["wall"], "trace": r["trace"]}
+            log("profile %s (N=%d): %s" % (scenario, self.hosts, ", ".join(
+                "%s %.2fs" % (t["task"][-40:], t["seconds"]) for t in out[scenario]["tasks"][:4])))
+        self.profiles[self.hosts] = out
+
+    def run(self):
+        args = self.args
+        scenarios = ["ours-issue", "ours-noop"]
+        if os.path.exists(os.path.join(REPO, "playbooks", "renew.yml")):
+            scenarios.append("ours-renew")
+        else:
+            log("%s does not exist yet: skipping ours-renew" % OURS_RENEW)
+        if not args.no_peer:
+            scenarios += ["peer-issue", "peer-noop"]
+        scenarios += ["floor-ping", "floor-acme"]
+        link = os.path.join(self.collections, "ansible_collections", "certfleet", "tls")
+        if not os.path.exists(os.path.join(link, "galaxy.yml")):
+            raise BenchError("the collection is not on the collection path (%s); run `make link`" % link)
+        for n in args.hosts:
+            self.rig_up(n)
+            for rep in range(1, args.repeat + 1):
+                for s in scenarios:
+                    if s.startswith("peer-") and rep > args.peer_repeat:
+                        continue
+                    self.run_scenario(s, rep)
+            if not args.no_profile:
+                self.profile()
+            self.save()
+
+    def save(self):
+        data = {"machine": machine_facts(self.playbook_bin), "args": vars(self.args), "runs": self.results,
+                "profiles": {str(k): v for k, v in self.profiles.items()}}
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        return data
+
+
+# ------------------------------------------------------------------------------------------------
+# parsing Ansible's output
+# ------------------------------------------------------------------------------------------------
+
+RECAP_RE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
+# actions that run inside the controller's worker process: no module, no Python start-up, no SSH
+CONTROLLER_ONLY = {"debug", "fail", "assert", "set_fact", "meta", "validate_argument_spec", "include_tasks",
+                   "import_tasks", "include_role", "import_role", "include_vars", "add_host", "group_by",
+                   "set_stats", "pause", "noop"}
+
+
+def parse_recap(text):
+    recap, in_recap = {}, False
+    for line in text.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+        elif in_recap:
+            m = RECAP_RE.match(line)
+            if m:
+                recap[m.group(1)] = {"ok": int(m.group(2)), "changed": int(m.group(3)), "failed": int(m.group(5))}
+    return {"changed": sum(v["changed"] for v in recap.values()), "recap_hosts": len(recap)} if recap else {}
+
+
+def trace_summary(path):
+    """From bench_trace's JSON: per task, module runs over SSH / on the controller, per-host seconds."""
+    try:
+        with open(path) as f:
+            trace = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    tasks = []
+    busy_next = [t.get("busy") for t in trace["tasks"][1:]] + [trace.get("busy_end")]
+    for t, busy_end in zip(trace["tasks"], busy_next):
+        action = t["action"].split(".")[-1]
+        ssh = local = 0
+        durations = []
+        for h in t["hosts"].values():
+            if h.get("status") in (None, "skipped") or h.get("start") is None:
+                continue
+            durations.append(h["end"] - h["start"])
+            runs = h.get("items", 1)
+            if action in CONTROLLER_ONLY:
+                continue
+            if h.get("delegated_to") in ("localhost", "127.0.0.1"):
+                local += runs
+            else:
+                ssh += runs
+        ends = [h["end"] for h in t["hosts"].values() if h.get("end") is not None]
+        if not ends:
+            continue
+        tasks.append({"task": t["name"], "action": action, "ssh": ssh, "local": local, "hosts": len(durations),
+                      "span": round(max(ends) - t["start"], 3),
+                      "cpu": round(busy_end - t["busy"], 2) if busy_end is not None and t.get("busy") is not None else None,
+                      "host_median": round(statistics.median(durations), 3) if durations else 0.0,
+                      "host_max": round(max(durations), 3) if durations else 0.0})
+    return {"trace": tasks, "ssh_executions": sum(t["ssh"] for t in tasks),
+            "local_executions": sum(t["local"] for t in tasks)}
+
+
+PROFILE_RE = re.compile(r"^(.+?) -+ (\d+\.\d+)s$")
+
+
+def parse_profile(text):
+    """The profile_tasks summary (after its '=====' line): [{task, seconds}], slowest first."""
+    lines = text.splitlines()
+    start = max((i for i, x in enumerate(lines) if x.startswith("=====")), default=len(lines))
+    out = []
+    for line in lines[start + 1:]:
+        m = PROFILE_RE.match(line.strip())
+        if m:
+            out.append({"task": m.group(1).strip(), "seconds": float(m.group(2))})
+    return sorted(out, key=lambda t: -t["seconds"])
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+# ------------------------------------------------------------------------------------------------
+
+def machine_facts(playbook_bin):
+    def first(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_gb = int(f.readline().split()[1]) / 1024 / 1024
+    try:
+        import importlib.metadata as md
+        versions = {p: md.version(p) for p in ("ansible-core", "ansible", "acme", "cryptography")}
+    except Exception:  # noqa: BLE001 - only for the report
+        versions = {}
+    cc = "?"
+    try:
+        import ansible_collections
+        for d in ansible_collections.__path__:
+            manifest = os.path.join(d, "community", "crypto", "MANIFEST.json")
+            if os.path.exists(manifest):
+                with open(manifest) as f:
+                    cc = json.load(f)["collection_info"]["version"]
+                break
+    except Exception:  # noqa: BLE001 - only for the report
+        pass
+    try:
+        with open("/etc/debian_version") as f:
+            debian = f.read().strip()
+    except OSError:
+        debian = "?"
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "nproc": os.cpu_count(), "cpu": cpu, "mem_gb": round(mem_gb, 1),
+            "kernel": platform.release(), "debian": debian, "python": platform.python_version(),
+            "versions": versions, "community.crypto": cc,
+            "pebble": first(["dpkg-query", "-W", "-f", "${Version}\n", "pebble"]),
+            "openssh": first(["dpkg-query", "-W", "-f", "${Version}\n", "openssh-server"]),
+            "commit": first(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])}
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(results):
+    """{(N, scenario): summary} with medians over the repetitions."""
+    by = {}
+    for r in results:
+        by.setdefault((r["hosts"], r["scenario"]), []).append(r)
+    out = {}
+    for key, runs in by.items():
+        n = key[0]
+        first = runs[0]
+        req = first["requests"]
+        per_cert = sum(v for k, v in req.items() if k not in SHARED)
+        shared = sum(v for k, v in req.items() if k in SHARED)
+        out[key] = {
+            "runs": len(runs), "wall": med(runs, "wall"), "wall_min": min(r["wall"] for r in runs),
+            "wall_max": max(r["wall"] for r in runs), "cpu": med(runs, "cpu"),
+            "cpu_hosts": med(runs, "cpu_hosts"), "cpu_ca": med(runs, "cpu_ca"), "cpu_other": med(runs, "cpu_other"),
+            "forks": med(runs, "forks"), "peak_pss_mb": med(runs, "peak_pss_mb"), "max_rss_mb": med(runs, "max_rss_mb"),
+            "peak_procs": med(runs, "peak_procs"),
+            "requests": req, "requests_total": first["requests_total"],
+            "requests_all": sorted({r["requests_total"] for r in runs}),
+            "per_cert_part": per_cert, "shared_part": shared, "issued": first["issued"],
+            "req_per_cert": (first["requests_total"] / first["issued"]) if first["issued"] else None,
+            "ssh_executions": first.get("ssh_executions"), "local_executions": first.get("local_executions"),
+            "trace": first.get("trace"),
+            "changed": first.get("changed", 0), "hosts": n,
+        }
+    return out
+
+
+def fmt(x, nd=2):
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return ("%%.%df" % nd) % x
+    return str(x)
+
+
+def ratio(a, b):
+    return (a / b) if (a is not None and b) else None
+
+
+def verdict(value, limit, ok=True):
+    if value is None:
+        return "n/a"
+    return "**met**" if (value <= limit and ok) else "**missed**"
+
+
+def table_for(n, s):
+    rows = ["| run | wall s | CPU s, controller tree | CPU s, hosts / CA / rest "
+            "| module runs, SSH / controller | ACME requests | per cert | peak MB, tree PSS / max RSS |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for sc in SCENARIOS:
+        x = s.get((n, sc))
+        if not x:
+            continue
+        wall = fmt(x["wall"])
+        if x["runs"] > 1:
+            wall += " (%s–%s)" % (fmt(x["wall_min"]), fmt(x["wall_max"]))
+        mods = "–" if x["ssh_executions"] is None else "%d / %d" % (x["ssh_executions"], x["local_executions"])
+        req = "%d" % x["requests_total"] + ("" if len(x["requests_all"]) == 1 else " (%s)" % "/".join(map(str, x["requests_all"])))
+        rows.append("| %s | %s | %s | %s / %s / %s | %s | %s | %s | %s / %s |" % (
+            LABELS[sc], wall, fmt(x["cpu"]), fmt(x["cpu_hosts"]), fmt(x["cpu_ca"]), fmt(x["cpu_other"]), mods,
+            req, fmt(x["req_per_cert"]) if x["issued"] else "–", fmt(x["peak_pss_mb"], 0), fmt(x["max_rss_mb"], 0)))
+    return "\n".join(rows)
+
+
+def targets(s, ns):
+    """Rows: (what, {N: text}, target, verdict text)."""
+    def g(n, sc, k):
+        return (s.get((n, sc)) or {}).get(k)
+
+    rows = []
+    for n in ns:
+        oi, pi = g(n, "ours-issue", "wall"), g(n, "peer-issue", "wall")
+        r = ratio(oi, pi)
+        rows.append(("issuance wall, ours / peer", n, fmt(r), "≤ 0.50", verdict(r, 0.5)))
+        rows.append(("issuance CPU (controller), ours / peer", n,
+                     fmt(ratio(g(n, "ours-issue", "cpu"), g(n, "peer-issue", "cpu"))), "(info)", ""))
+        on, fp = g(n, "ours-noop", "wall"), g(n, "floor-ping", "wall")
+        reqs = g(n, "ours-noop", "requests_total")
+        r = ratio(on, fp)
+        rows.append(("no-op wall, ours / one-task floor (ACME requests)", n,
+                     "%s (%s requests)" % (fmt(r), fmt(reqs)), "≤ 1.20, 0 requests", verdict(r, 1.2, reqs == 0)))
+        rows.append(("no-op wall, ours / peer", n, fmt(ratio(on, g(n, "peer-noop", "wall"))), "(info)", ""))
+        rows.append(("issuance wall, ours / `acme` floor", n, fmt(ratio(oi, g(n, "floor-acme", "wall"))), "(info)", ""))
+        rows.append(("issuance wall, ours / one-task floor", n, fmt(ratio(oi, fp)), "(info)", ""))
+        x = s.get((n, "ours-issue"))
+        if x and x["issued"]:
+            attainable = s.get((n, "floor-acme"), {}).get("requests_total")
+            strict = MIN_PER_CERT * n + MIN_SHARED
+            txt = "%d = %d per-cert + %d shared (%.2f/cert); minimum %d (%.2f/cert)" % (
+                x["requests_total"], x["per_cert_part"], x["shared_part"], x["requests_total"] / x["issued"],
+                strict, strict / n)
+            if attainable:
+                txt += ", on Pebble %d (%.2f/cert)" % (attainable, attainable / n)
+            rows.append(("ACME requests of ours-issue", n, txt, "protocol minimum",
+                         verdict(x["requests_total"], attainable or strict)))
+        p = s.get((n, "peer-issue"))
+        if p and p["issued"]:
+            rows.append(("ACME requests of peer-issue", n, "%d (%.2f/cert)" % (p["requests_total"], p["requests_total"] / n),
+                         "(info)", ""))
+    if len(ns) >= 2:
+        lo, hi = min(ns), max(ns)
+        for sc, tgt in (("ours-issue", 2.5), ("ours-noop", 2.5), ("peer-issue", None), ("floor-ping", None)):
+            r = ratio(g(hi, sc, "wall"), g(lo, sc, "wall"))
+            rows.append(("wall N=%d / N=%d, %s" % (hi, lo, sc), hi, fmt(r),
+                         "≤ %.1f" % tgt if tgt else "(info)", verdict(r, tgt) if tgt else ""))
+    return rows
+
+
+def targets_table(s, ns):
+    lines = ["| measure | N | value | target | verdict |", "|---|--:|---|---|---|"]
+    for what, n, val, tgt, v in targets(s, ns):
+        lines.append("| %s | %d | %s | %s | %s |" % (what, n, val, tgt, v))
+    return "\n".join(lines)
+
+
+def requests_table(s, ns):
+    kinds = [k for _p, k in ENDPOINTS]
+    lines = ["| run | N | " + " | ".join(kinds) + " | total |", "|---|--:|" + "--:|" * (len(kinds) + 1)]
+    for n in ns:
+        for sc in ("ours-issue", "peer-issue", "floor-acme", "ours-noop", "peer-noop"):
+            x = s.get((n, sc))
+            if x:
+                lines.append("| %s | %d | %s | %d |" % (sc, n, " | ".join(str(x["requests"].get(k, 0)) for k in kinds),
+                                                        x["requests_total"]))
+    return "\n".join(lines)
+
+
+def _short(name):
+    return name.split(" : ", 1)[-1]
+
+
+def profile_table(prof, n):
+    lines = []
+    for sc in ("ours-issue", "ours-noop"):
+        p = prof.get(sc)
+        if not p:
+            continue
+        ex = {_short(e["task"]): e for e in p["trace"] or []}
+        lines += ["", "`%s`, N=%d, one extra run with `ansible.posix.profile_tasks` (wall %.2f s):" % (sc, n, p["wall"]),
+                  "", "| task | seconds (profile_tasks) | machine CPU s | module runs SSH / controller "
+                  "| per host median / max s |", "|---|--:|--:|--:|--:|"]
+        for t in p["tasks"][:10]:
+            e = ex.get(_short(t["task"]))
+            lines.append("| %s | %.2f | %s | %s | %s |" % (
+                _short(t["task"]), t["seconds"], fmt(e.get("cpu")) if e else "–",
+                "%d / %d" % (e["ssh"], e["local"]) if e else "–",
+                "%.2f / %.2f" % (e["host_median"], e["host_max"]) if e else "–"))
+        lines.append("| *sum* | %.2f | | | |" % sum(t["seconds"] for t in p["tasks"]))
+    return "\n".join(lines)
+
+
+def trace_table(x, title):
+    """Tasks of one measured run by time span (first host start to last host end), from bench_trace."""
+    tasks = sorted(x.get("trace") or [], key=lambda t: -t["span"])
+    lines = ["", title, "", "| task | span s | machine CPU s | module runs SSH / controller | per host median / max s |",
+             "|---|--:|--:|--:|--:|"]
+    for t in tasks[:12]:
+        lines.append("| %s | %.2f | %s | %d / %d | %.2f / %.2f |" % (
+            _short(t["task"]), t["span"], fmt(t.get("cpu")), t["ssh"], t["local"], t["host_median"], t["host_max"]))
+    return "\n".join(lines)
+
+
+def render(data, args, cmdline):
+    s = summarize(data["runs"])
+    ns = sorted({r["hosts"] for r in data["runs"]})
+    m = data["machine"]
+    v = m.get("versions", {})
+    out = ["Measured %s on commit `%s`: %d cores (%s), %.0f GB RAM, Linux %s, Debian %s, Python %s, "
+           "ansible-core %s (ansible %s, community.crypto %s), acme %s, cryptography %s, Pebble %s, OpenSSH %s."
+           % (m["date"], m["commit"], m["nproc"], m["cpu"], m["mem_gb"], m["kernel"], m["debian"], m["python"],
+              v.get("ansible-core"), v.get("ansible"), m["community.crypto"], v.get("acme"), v.get("cryptography"),
+              m["pebble"], m["openssh"]),
+           "",
+           "Reproduce: `make bench` (runs `$(PY) bench/run.py --base $(BASE)`, it takes the rig lock itself); "
+           "this report came from `%s`." % cmdline,
+           "Each figure is the median of %d run(s), %d for the peer (range in brackets); the rig runs on the same 2 cores as the "
+           "controller, so host-side CPU (sshd sessions, remote modules, web-server reloads) competes with Ansible."
+           % (args.repeat, min(args.peer_repeat, args.repeat)), ""]
+    out += ["Columns: *wall* from start to exit of the run; *CPU, controller tree* = user+system of every process "
+            "the run started (ansible-playbook, its forks, local modules, ssh clients and their ControlPersist masters); "
+            "*hosts* = the rig's sshd and web-server process trees (remote modules, reloads), *CA* = Pebble and its "
+            "DNS, *rest* = everything else busy on the machine in the same window (kernel softirq of the loopback "
+            "traffic, other users' work: a noise indicator); *module runs* from the bench_trace callback (controller-only actions such as `fail`, "
+            "`meta`, `debug` excluded); *peak MB* = the largest sum of PSS over the run's process tree (sampled "
+            "every 0.25 s) and the largest single RSS.", ""]
+    for n in ns:
+        out += ["### N = %d hosts" % n, "", table_for(n, s), ""]
+    out += ["### Targets", "", targets_table(s, ns), "",
+            "Protocol minimum (RFC 8555, one name per certificate): per certificate newOrder, authz fetch, challenge "
+            "POST, one order poll, finalize, certificate download = %d; per run the directory, one nonce and one "
+            "account lookup = %d, so %dN+%d. Pebble 2.4 answers finalize with `processing`, so one more order poll "
+            "per certificate is unavoidable there: the `acme` floor's count (7N+3) is the attainable minimum on this rig, "
+            "and the verdict is against it." % (MIN_PER_CERT, MIN_SHARED, MIN_PER_CERT, MIN_SHARED), "",
+            "### ACME requests by endpoint", "", requests_table(s, ns), ""]
+    if data.get("profiles"):
+        n = max(int(k) for k in data["profiles"])
+        out += ["### Where our playbook spends its time (profile_tasks)", profile_table(data["profiles"][str(n)], n), ""]
+    n = max(ns)
+    for sc, what in (("ours-issue", "ours"), ("peer-issue", "the peer")):
+        if s.get((n, sc)) and s[(n, sc)].get("trace"):
+            out += [trace_table(s[(n, sc)], "Where %s spends its time, `%s`, N=%d, first measured run (bench_trace "
+                                            "callback; with the linear strategy the tasks run one after another, so the spans add up to about the wall time):"
+                                % (what, sc, n)), ""]
+    return "\n".join(out)
+
+
+def write_doc(path, generated):
+    block = "%s\n%s\n%s" % (DOC_START, generated.rstrip(), DOC_END)
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+        if DOC_START in text and DOC_END in text:
+            head, rest = text.split(DOC_START, 1)
+            text = head + block + rest.split(DOC_END, 1)[1]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    else:
+        text = ("# Benchmarks: fleet issuance and no-op renewal\n\n"
+                "Generated by `bench/run.py` between the markers; the analysis below them is written by hand.\n\n"
+                + block + "\n\n## Analysis\n\n(to be written)\n")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", default=os.environ.get("CERTFLEET_BASE", "/tmp/certfleet"),
+                    help="the Makefile's BASE: venv/, collections/, rig/ (default /tmp/certfleet)")
+    ap.add_argument("--hosts", default="5,20", help="comma-separated host counts (default 5,20)")
+    ap.add_argument("--repeat", type=int, default=3, help="measured repetitions of each run (default 3)")
+    ap.add_argument("--peer-repeat", type=int, default=1,
+                    help="repetitions of the (slow) peer runs, at most --repeat (default 1)")
+    ap.add_argument("--quick", action="store_true", help="smoke check: N=3, once, no peer, no profile, no doc")
+    ap.add_argument("--no-peer", action="store_true", help="skip the community.crypto peer")
+    ap.add_argument("--no-profile", action="store_true", help="skip the profile_tasks runs")
+    ap.add_argument("--doc", default=None, help="markdown file to (re)write (default docs/benchmarks.md)")
+    ap.add_argument("--no-doc", action="store_true", help="do not write the markdown file")
+    ap.add_argument("--out", help="results directory (default bench/results/<stamp>)")
+    ap.add_argument("--lock", default="/tmp/certfleet/rig.lock", help="the shared rig lock (flock)")
+    ap.add_argument("--final-hosts", type=int, default=3, help="hosts the rig is left up with (default 3)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.hosts, args.repeat, args.no_peer, args.no_profile = "3", 1, True, True
+        args.no_doc = args.no_doc or args.doc is None
+    args.hosts = [int(x) for x in str(args.hosts).split(",") if x.strip()]
+    cmdline = " ".join(["bench/run.py"] + list(sys.argv[1:] if argv is None else argv))
+
+    lock = acquire_rig_lock(args.lock)
+    bench = Bench(args)
+    status = 0
+    try:
+        bench.run()
+    except BenchError as e:
+        log("FAILED: %s" % e)
+        status = 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        status = 130
+    finally:
+        try:
+            log("leaving the rig up with %d hosts" % args.final_hosts)
+            bench.rig("reset-hosts")
+            bench.hosts = max(bench.hosts, max(args.hosts))
+            for i in range(1, bench.hosts + 1):
+                shutil.rmtree(os.path.join(bench.rig_base, "hosts", "host%d" % i, "ssl", "peer"), ignore_errors=True)
+            if max(args.hosts) > args.final_hosts:
+                bench.rig("down")  # stops the extra hosts too
+            bench.rig("up", "--hosts", str(args.final_hosts))
+        except BenchError as e:
+            log("could not restore the rig: %s" % e)
+            status = status or 1
+        if lock is not None:
+            os.close(lock)
+    data = bench.save()
+    if not data["runs"]:
+        return status or 1
+    report = render(data, args, cmdline)
+    with open(os.path.join(bench.out, "table.md"), "w") as f:
+        f.write(report + "\n")
+    print(report)
+    if status == 0 and not args.no_doc:
+        write_doc(os.path.abspath(args.doc or DOC), report)
+        log("wrote %s" % (args.doc or DOC))
+    log("results in %s" % bench.out)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
