@@ -3,12 +3,19 @@
 It serves ARI (RFC 9773 renewalInfo), ACME profiles (as Let's Encrypt documents them: directory
 meta.profiles, ``profile`` in newOrder, ``invalidProfile`` errors), ``replaces`` with ``alreadyReplaced``
 refusals, and injected faults (badNonce, 5xx with or without JSON, 429 with Retry-After, missing nonces).
-It does not verify JWS signatures (the client's signing is the acme library's, not ours); it does check
+It does not verify outer JWS signatures (the client's signing is the acme library's, not ours); it does check
 that each nonce it issued is used once.
+
+Accounts (RFC 8555 §7.3) are keyed by the RFC 7638 thumbprint of the ``jwk`` that signs newAccount; every
+other POST (but revokeCert) must carry a ``kid`` naming a valid account. It also serves External Account
+Binding (``eab_required``; the EAB's HMAC *is* verified, with ``eab_kid``/``eab_hmac_key``), key change
+(§7.3.5: the inner JWS, which our code builds, is verified with its new key) and deactivation (§7.3.6).
 """
 
 import base64
 import datetime
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -18,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from acme import jws as acme_jws
 
 UTC = datetime.timezone.utc
 
@@ -30,9 +38,27 @@ def b64e(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def jwk_thumbprint(jwk):
+    """RFC 7638 §3: SHA-256 of the required members, sorted, without whitespace."""
+    required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "oct": ("k", "kty")}[jwk["kty"]]
+    canonical = json.dumps({name: jwk[name] for name in required}, sort_keys=True, separators=(",", ":"))
+    return b64e(hashlib.sha256(canonical.encode()).digest())
+
+
+EAB_MACS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
 class FakeAcme:
-    def __init__(self, profiles=None, ari=False, reject_replaces=False, hostile_token=None):
+    def __init__(self, profiles=None, ari=False, reject_replaces=False, hostile_token=None,
+                 eab_required=False, eab_kid=None, eab_hmac_key=None):
         self.profiles = profiles
+        # External Account Binding (RFC 8555 §7.3.4): the credentials the CA would hand out.
+        self.eab_required = eab_required
+        self.eab_kid = eab_kid or "kid-" + b64e(secrets.token_bytes(6))
+        self.eab_hmac_key = eab_hmac_key or b64e(secrets.token_bytes(32))
+        self.eab_verified = []    # EAB kids whose HMAC the fake verified, one per account created
+        self.accounts = {}        # account URL -> {"thumbprint", "jwk", "status", "contact"}
+        self.key_changes = []     # (account URL, old thumbprint, new thumbprint)
         self.ari = ari
         self.reject_replaces = reject_replaces
         self.hostile_token = hostile_token
@@ -78,6 +104,36 @@ class FakeAcme:
 
     def count(self, route=None):
         return sum(1 for r in self.requests if route is None or r == route)
+
+    def account_of_key(self, jwk):
+        """URL of the account whose current key is ``jwk`` (a public JWK dict), or None."""
+        thumbprint = jwk_thumbprint(jwk)
+        return next((uri for uri, acct in self.accounts.items() if acct["thumbprint"] == thumbprint), None)
+
+    def check_eab(self, eab, account_jwk):
+        """Problem (status, type, detail) if the External Account Binding is wrong, else None (§7.3.4)."""
+        try:
+            protected = json.loads(b64d(eab["protected"]))
+            mac = b64d(eab["signature"])
+            bound_key = json.loads(b64d(eab["payload"]))
+        except (KeyError, TypeError, ValueError):
+            return 400, "malformed", "externalAccountBinding is not a flattened JWS"
+        if protected.get("alg") not in EAB_MACS:
+            return 400, "badSignatureAlgorithm", "EAB alg %r is not a MAC algorithm" % protected.get("alg")
+        if "nonce" in protected or "jwk" in protected:
+            return 400, "malformed", "EAB protected header must carry no nonce and no jwk"
+        if protected.get("url") != self.url + "/acct":
+            return 400, "malformed", "EAB url %r is not the newAccount URL" % protected.get("url")
+        if protected.get("kid") != self.eab_kid:
+            return 403, "unauthorized", "unknown EAB key identifier %r" % protected.get("kid")
+        signing_input = ("%s.%s" % (eab["protected"], eab["payload"])).encode()
+        expected = hmac.new(b64d(self.eab_hmac_key), signing_input, EAB_MACS[protected["alg"]]).digest()
+        if not hmac.compare_digest(expected, mac):
+            return 403, "unauthorized", "EAB HMAC does not verify with the key of %s" % self.eab_kid
+        if jwk_thumbprint(bound_key) != jwk_thumbprint(account_jwk):
+            return 400, "malformed", "EAB payload is not the key that signs newAccount"
+        self.eab_verified.append(protected["kid"])
+        return None
 
     # -- issuing ---------------------------------------------------------------------------
     def issue(self, csr_der, lifetime_days=90):
@@ -165,6 +221,8 @@ class FakeAcme:
                                  "meta": {"termsOfService": fake.url + "/tos"}}
                     if fake.profiles:
                         directory["meta"]["profiles"] = fake.profiles
+                    if fake.eab_required:
+                        directory["meta"]["externalAccountRequired"] = True
                     if fake.ari:
                         directory["renewalInfo"] = fake.url + "/renewalInfo"
                     return self.reply(200, directory, nonce=False)
@@ -194,20 +252,114 @@ class FakeAcme:
                 handler = getattr(self, "post_" + self.path.split("/")[1], None)
                 if handler is None:
                     return self.problem(404, "malformed", "no such resource")
+                self.protected = protected
+                if self.path not in ("/acct", "/revoke") and not self._kid_is_valid():
+                    return None
                 handler(payload)
+
+            def _kid_is_valid(self):
+                """RFC 8555 §6.2: all requests but newAccount (and revokeCert by cert key) carry a kid."""
+                kid = self.protected.get("kid")
+                if not kid or "jwk" in self.protected:
+                    self.problem(400, "malformed", "this request must be signed with kid, not jwk")
+                    return False
+                if kid not in fake.accounts:
+                    self.problem(400, "accountDoesNotExist", "no account %s" % kid)
+                    return False
+                if fake.accounts[kid]["status"] != "valid":
+                    self.problem(403, "unauthorized", "account %s is deactivated" % kid)
+                    return False
+                return True
+
+            def account_json(self, uri):
+                acct = fake.accounts[uri]
+                return {"status": acct["status"], "contact": acct["contact"], "key": acct["jwk"],
+                        "orders": uri + "/orders"}
 
             def reply_post(self, status, body, headers=None, ctype="application/json"):
                 self.reply(status, body, headers, nonce=not self._drop_nonce, ctype=ctype)
 
             def post_acct(self, payload):
+                if self.path != "/acct":
+                    return self.post_account_url(self.path, payload)
+                jwk = self.protected.get("jwk")
+                if not jwk or "kid" in self.protected:
+                    return self.problem(400, "malformed", "newAccount must be signed with jwk, not kid")
+                existing = fake.account_of_key(jwk)
+                if existing:
+                    if fake.accounts[existing]["status"] != "valid":
+                        return self.problem(403, "unauthorized", "account %s is deactivated" % existing)
+                    return self.reply_post(200, self.account_json(existing), {"Location": existing})
+                payload = payload or {}
+                if payload.get("onlyReturnExisting"):
+                    return self.problem(400, "accountDoesNotExist", "no account for this key")
+                if not payload.get("termsOfServiceAgreed"):
+                    return self.problem(403, "agreementRequired", "agree to the terms")
+                eab = payload.get("externalAccountBinding")
+                if eab is None and fake.eab_required:
+                    return self.problem(403, "externalAccountRequired", "this CA requires External Account Binding")
+                if eab is not None:
+                    refused = fake.check_eab(eab, jwk)
+                    if refused:
+                        return self.problem(*refused)
+                uri = fake.url + "/acct/%d" % (len(fake.accounts) + 1)
+                fake.accounts[uri] = {"thumbprint": jwk_thumbprint(jwk), "jwk": jwk, "status": "valid",
+                                      "contact": list(payload.get("contact") or [])}
                 if fake.account is None:
-                    if payload and payload.get("onlyReturnExisting"):
-                        return self.problem(400, "accountDoesNotExist", "no account for this key")
-                    if not (payload or {}).get("termsOfServiceAgreed"):
-                        return self.problem(403, "agreementRequired", "agree to the terms")
-                    fake.account = fake.url + "/acct/1"
-                    return self.reply_post(201, {"status": "valid"}, {"Location": fake.account})
-                self.reply_post(200, {"status": "valid"}, {"Location": fake.account})
+                    fake.account = uri
+                self.reply_post(201, self.account_json(uri), {"Location": uri})
+
+            def post_account_url(self, uri, payload):
+                """POST-as-GET reads the account; an update may set contact or deactivate (§7.3.2, §7.3.6)."""
+                uri = fake.url + uri
+                if self.protected.get("kid") != uri:
+                    return self.problem(403, "unauthorized", "request for %s signed as %s"
+                                        % (uri, self.protected.get("kid")))
+                if payload and "contact" in payload:
+                    fake.accounts[uri]["contact"] = list(payload["contact"] or [])
+                if payload and payload.get("status") == "deactivated":
+                    fake.accounts[uri]["status"] = "deactivated"
+                elif payload and payload.get("status") not in (None, "valid"):
+                    return self.problem(400, "malformed", "status %r cannot be set" % payload["status"])
+                self.reply_post(200, self.account_json(uri), {"Location": uri})
+
+            def post_keychange(self, payload):
+                """RFC 8555 §7.3.5: the inner JWS is signed by the new key and names the account and old key."""
+                account_uri = self.protected["kid"]
+                try:
+                    inner = acme_jws.JWS.from_json(payload)
+                    inner_protected = json.loads(b64d(payload["protected"]))
+                    inner_payload = json.loads(inner.payload)
+                except Exception as error:  # noqa: BLE001 - any parse error is the client's
+                    return self.problem(400, "malformed", "keyChange payload is not a JWS: %s" % error)
+                new_jwk = inner_protected.get("jwk")
+                if not new_jwk or "kid" in inner_protected:
+                    return self.problem(400, "malformed", "inner JWS must carry jwk (the new key), not kid")
+                if "nonce" in inner_protected:
+                    return self.problem(400, "malformed", "inner JWS must omit nonce")
+                if inner_protected.get("url") != self.protected.get("url") or \
+                        inner_protected.get("url") != fake.url + "/keychange":
+                    return self.problem(400, "malformed", "inner JWS url %r is not the keyChange URL"
+                                        % inner_protected.get("url"))
+                if not inner.verify():
+                    return self.problem(400, "malformed", "inner JWS signature does not verify with its jwk")
+                if inner_payload.get("account") != account_uri:
+                    return self.problem(403, "unauthorized", "inner payload account %r is not the signer %s"
+                                        % (inner_payload.get("account"), account_uri))
+                old_thumbprint = fake.accounts[account_uri]["thumbprint"]
+                try:
+                    old_key_matches = jwk_thumbprint(inner_payload["oldKey"]) == old_thumbprint
+                except (KeyError, TypeError):
+                    return self.problem(400, "malformed", "inner payload has no usable oldKey JWK")
+                if not old_key_matches:
+                    return self.problem(403, "unauthorized", "oldKey is not the current key of %s" % account_uri)
+                holder = fake.account_of_key(new_jwk)
+                if holder:
+                    return self.problem(409, "conflict", "new key is already in use for account %s" % holder,
+                                        {"Location": holder})
+                fake.accounts[account_uri].update(thumbprint=jwk_thumbprint(new_jwk), jwk=new_jwk)
+                fake.key_changes.append((account_uri, old_thumbprint, jwk_thumbprint(new_jwk)))
+                self.reply_post(200, self.account_json(account_uri), {"Location": account_uri})
 
             def post_order(self, payload):
                 if self.path.startswith("/order/"):
