@@ -84,7 +84,7 @@ class FakeAcme:
                         .sign(self.ca_key, hashes.SHA256()))
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self):

@@ -5,7 +5,7 @@ import stat
 
 from cryptography import x509
 
-from conftest import BASE, pebble_requests, run_playbook, served_certificate, served_unverified  # noqa: F401
+from rigtools import BASE, run_playbook, served_certificate, served_unverified
 
 
 def host_dir(name):

@@ -51,7 +51,8 @@ def test_eab_required_and_missing_is_an_input_error_naming_the_options():
         sess = open_session(fake, new_key_pem())
         with pytest.raises(InputError, match="acme_eab_kid"):
             sess.ensure_account(terms_agreed=True)
-        assert fake.accounts == {} and fake.count("POST /acct") == 0  # refused before asking the CA
+        # one lookup (onlyReturnExisting) at most; nothing is created without EAB
+        assert fake.accounts == {} and fake.count("POST /acct") <= 1
 
 
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])

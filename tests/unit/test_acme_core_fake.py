@@ -27,8 +27,9 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def session(fake, sleeps=None, attempts=8, timeout=30):
-    policy = RetryPolicy(attempts=attempts, timeout=timeout, sleep=sleeps if sleeps is not None else Sleeps())
+def session(fake, sleeps=None, attempts=8, timeout=30, bad_nonce_attempts=20):
+    policy = RetryPolicy(attempts=attempts, timeout=timeout, sleep=sleeps if sleeps is not None else Sleeps(),
+                         bad_nonce_attempts=bad_nonce_attempts)
     sess = AcmeSession(fake.directory_url, ACCOUNT_KEY, policy=policy)
     sess.ensure_account(contact="ops@example.org", terms_agreed=True)
     return sess
@@ -53,21 +54,25 @@ def test_full_order_and_request_budget():
         assert created["challenges"][0]["path"].startswith(".well-known/acme-challenge/")
         assert created["challenges"][0]["key_authorization"].startswith(created["challenges"][0]["token"] + ".")
         assert done["facts"]["domains"] == ["www.example.org"] and "BEGIN CERTIFICATE" in done["chain"]
-        # dir, nonce, account + newOrder, authz, challenge, order poll, finalize, cert = 9
-        assert sess.request_count == 9, fake.requests
+        # dir, nonce, account lookup, account creation (first time only)
+        # + newOrder, authz, challenge, order poll, finalize, cert = 10
+        assert sess.request_count == 10, fake.requests
+        again = session(fake)  # an existing account: one lookup, no creation
+        issue(again, request("b.example.org"))
+        assert again.request_count == 9, fake.requests
 
 
 def test_bad_nonce_is_retried_more_than_once():
     with FakeAcme() as fake:
         sess = session(fake)
-        fake.fault("POST /order", *[{"status": 400, "type": "badNonce"}] * 4)
+        fake.fault("POST /order", *[{"status": 400, "type": "badNonce"}] * 12)
         created = orders.create_order(sess, request())
-        assert created["order_url"] and fake.count("POST /order") == 5
+        assert created["order_url"] and fake.count("POST /order") == 13  # more than the 8 general attempts
 
 
 def test_bad_nonce_gives_up_with_the_problem_after_attempts():
     with FakeAcme() as fake:
-        sess = session(fake, attempts=3)
+        sess = session(fake, bad_nonce_attempts=3)
         fake.fault("POST /order", *[{"status": 400, "type": "badNonce"}] * 5)
         with pytest.raises(AcmeProblem) as info:
             orders.create_order(sess, request())

@@ -37,8 +37,11 @@ class RetryPolicy:
     """How long and how often to insist. ``timeout`` is the whole budget for one module call."""
 
     def __init__(self, attempts=8, first_delay=0.1, max_delay=8.0, timeout=300.0, max_retry_after=60.0,
-                 request_timeout=30.0, sleep=time.sleep, clock=time.monotonic):
+                 request_timeout=30.0, sleep=time.sleep, clock=time.monotonic, bad_nonce_attempts=20):
         self.attempts = attempts
+        # badNonce costs one round trip and no pause, and some CAs reject nonces at random: it gets its own,
+        # larger budget (still bounded by the deadline).
+        self.bad_nonce_attempts = bad_nonce_attempts
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.timeout = timeout
@@ -191,7 +194,8 @@ class ResilientNetwork(_Base):
     def _with_retries(self, call, url):
         policy = self.policy
         last = None
-        for attempt in range(policy.attempts):
+        attempt = bad_nonces = 0
+        while attempt < policy.attempts and bad_nonces < policy.bad_nonce_attempts:
             wait = None
             try:
                 return call()
@@ -200,7 +204,10 @@ class ResilientNetwork(_Base):
                 if error.code not in TRANSIENT_PROBLEMS and not (status and status >= 500):
                     raise problem_from_error(error, url, status)
                 last = problem_from_error(error, url, status)
-                if error.code != "badNonce":  # a bad nonce needs no pause, only the fresh nonce
+                if error.code == "badNonce":  # a bad nonce needs no pause, only the fresh nonce
+                    bad_nonces += 1
+                    attempt -= 1
+                else:
                     wait = self._retry_after()
                     wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
             except acme_errors.ConflictError:
@@ -226,12 +233,13 @@ class ResilientNetwork(_Base):
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
                 last = AcmeUnavailable("cannot reach the CA at %s: %s" % (url, _reason(error)), url=url)
                 wait = policy.backoff(attempt)
+            attempt += 1
             if wait:
                 if wait >= policy.remaining():
                     break
                 policy.sleep(wait)
         if isinstance(last, AcmeProblem):
-            last.msg = "%s (gave up after %d attempts)" % (last.msg, policy.attempts)
+            last.msg = "%s (gave up after %d attempts)" % (last.msg, attempt + bad_nonces)
             last.args = (last.msg,)
             raise last
         raise AcmeUnavailable("%s (gave up after retries within acme_timeout=%.0f s)"

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 
 from .._tls.keys import load_private_key
 from .directory import resolve_directory
-from .errors import InputError
+from .errors import AcmeProblem, InputError
 from .network import ResilientNetwork, RetryPolicy
 
 
@@ -71,29 +71,34 @@ class AcmeSession:
 
     def ensure_account(self, contact=None, terms_agreed=False, eab_kid=None, eab_hmac_key=None,
                        eab_alg="HS256", allow_create=True):
-        """Find the account of this key, or create it. One newAccount POST either way (RFC 8555 §7.3).
+        """Find the account of this key, or create it (RFC 8555 §7.3).
 
-        Returns (account_uri, created: bool).
+        Looks up first (onlyReturnExisting, RFC 8555 §7.3.1), so an existing account costs one request and
+        never gets terms or External Account Binding sent again (single-use EAB keys, CAs that refuse a
+        repeated EAB). Creates only on accountDoesNotExist. Returns (account_uri, created: bool).
         """
-        eab_required = bool(self.meta("externalAccountRequired", False))
-        tos = self.meta("termsOfService")
-        if not allow_create or (tos and not terms_agreed):
-            # Look up without creating: RFC 8555 §7.3.1 onlyReturnExisting.
-            try:
-                response = self.net.post(self.directory["newAccount"],
+        self.net.account = None  # newAccount is signed with jwk, never kid (RFC 8555 §6.2)
+        try:
+            response = self.client._post(self.directory["newAccount"],
                                          messages.NewRegistration(only_return_existing=True))
-                return self.use_account(response.headers["Location"]), False
-            except Exception as error:  # noqa: BLE001 - narrowed right below
-                if "accountDoesNotExist" not in str(getattr(error, "problem_type", "")) and \
-                        "accountDoesNotExist" not in str(error):
-                    raise
-            if tos and not terms_agreed:
-                raise InputError("the CA's terms of service (%s) must be agreed to create an account: "
-                                 "set acme_terms_agreed=true after reading them" % tos)
-            raise InputError("no ACME account exists for this account key and account creation is disabled")
-        eab = None
-        if eab_required and not (eab_kid and eab_hmac_key):
+            body = response.json() if response.content else {}
+            if body.get("status") in ("deactivated", "revoked"):
+                raise InputError("the ACME account of this key is %s at %s; use another account key"
+                                 % (body["status"], self.directory_url))
+            return self.use_account(response.headers["Location"]), False
+        except AcmeProblem as problem:
+            if not (problem.problem_type or "").endswith(":accountDoesNotExist"):
+                raise
+        if not allow_create:
+            raise InputError("no ACME account exists for this account key at %s and account creation is disabled"
+                             % self.directory_url)
+        tos = self.meta("termsOfService")
+        if tos and not terms_agreed:
+            raise InputError("the CA's terms of service (%s) must be agreed to create an account: "
+                             "set acme_terms_agreed=true after reading them" % tos)
+        if self.meta("externalAccountRequired", False) and not (eab_kid and eab_hmac_key):
             raise InputError("this CA requires External Account Binding: set acme_eab_kid and acme_eab_hmac_key")
+        eab = None
         if eab_kid and eab_hmac_key:
             eab = messages.ExternalAccountBinding.from_data(
                 account_public_key=self.jwk.public_key(), kid=eab_kid, hmac_key=eab_hmac_key,
@@ -107,5 +112,5 @@ class AcmeSession:
             self.account_uri = regr.uri
             return regr.uri, True
         except acme_errors.ConflictError as existing:
-            # 200 + Location: the key already has an account; reuse it, never create another.
+            # 200 + Location: created meanwhile by a concurrent job slice; reuse it, never create another.
             return self.use_account(existing.location), False

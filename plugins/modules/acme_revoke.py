@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: acme_revoke
+short_description: Revoke a certificate at its ACME CA, with the account key or the certificate's key
+version_added: 0.1.0
+description:
+  - Runs on the control node. Sends an RFC 8555 section 7.6 revocation request.
+  - Signed with the ACME account key (O(account_key_path) or O(account_key_content)) by default, or with
+    the certificate's own private key (O(private_key_path) or O(private_key_content)), which is what to use
+    after a key compromise when the account is not at hand.
+  - Idempotent, a certificate the CA reports as already revoked gives C(changed=false).
+  - Check mode checks the inputs and never contacts the CA.
+author:
+  - certfleet.tls developers (@certfleet)
+options:
+  certificate_path:
+    description: Certificate to revoke (PEM file on the control node).
+    type: path
+  certificate_content:
+    description: Certificate to revoke (PEM).
+    type: str
+  private_key_path:
+    description: Private key of the certificate, to sign the request with it instead of the account key.
+    type: path
+  private_key_content:
+    description: Private key of the certificate (PEM). Never logged.
+    type: str
+  reason:
+    description:
+      - RFC 5280 reason, by name or code. Use V(keyCompromise) when the key leaked (key rotation does).
+    type: str
+    choices: [unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, '0', '1', '3', '4', '5']
+    default: unspecified
+extends_documentation_fragment:
+  - certfleet.tls.acme
+attributes:
+  check_mode:
+    support: full
+    description: Checks the inputs and never contacts the CA.
+  diff_mode:
+    support: none
+    description: Writes no files.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the control node.
+requirements:
+  - acme and cryptography on the control node
+"""
+
+EXAMPLES = r"""
+- name: Revoke a certificate whose key leaked, signed by that key
+  certfleet.tls.acme_revoke:
+    acme_directory: letsencrypt
+    certificate_path: /srv/pki/www.example.org/cert.pem
+    private_key_path: /srv/pki/www.example.org/privkey.pem
+    reason: keyCompromise
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+revoked:
+  description: Whether this call revoked the certificate (false when it already was).
+  returned: success
+  type: bool
+serial:
+  description: Serial of the certificate (hex).
+  returned: always
+  type: str
+acme_requests:
+  description: HTTP requests sent to the CA.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.certfleet.tls.plugins.module_utils import _glue
+
+try:
+    from ansible_collections.certfleet.tls.plugins.module_utils._acme import revocation
+    from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy
+    from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
+    from ansible_collections.certfleet.tls.plugins.module_utils._tls.x509info import certificate_facts, load_certificate
+except ImportError:
+    revocation = None
+
+
+def read(module, path_option, content_option, what):
+    if module.params[content_option]:
+        return module.params[content_option].encode()
+    try:
+        with open(module.params[path_option], "rb") as handle:
+            return handle.read()
+    except (IOError, OSError) as error:
+        module.fail_json(msg="%s %s cannot be read: %s" % (path_option, module.params[path_option], error.strerror))
+
+
+def main():
+    argument_spec = _glue.acme_argument_spec()
+    argument_spec.update(
+        certificate_path=dict(type="path"),
+        certificate_content=dict(type="str"),
+        private_key_path=dict(type="path"),
+        private_key_content=dict(type="str", no_log=True),
+        reason=dict(type="str", default="unspecified",
+                    choices=["unspecified", "keyCompromise", "affiliationChanged", "superseded",
+                             "cessationOfOperation", "0", "1", "3", "4", "5"]),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("certificate_path", "certificate_content"), ("private_key_path", "private_key_content"),
+                            ("account_key_path", "account_key_content")],
+        required_one_of=[("certificate_path", "certificate_content"),
+                         ("account_key_path", "account_key_content", "private_key_path", "private_key_content")],
+        supports_check_mode=True,
+    )
+    _glue.require_libraries(module)
+    p = module.params
+    cert_pem = read(module, "certificate_path", "certificate_content", "certificate")
+    try:
+        serial = certificate_facts(load_certificate(cert_pem))["serial"]
+        code = revocation.reason_code(p["reason"])
+    except ValueError:
+        module.fail_json(msg="the certificate to revoke is not a PEM certificate")
+    except _glue.CertfleetError as error:
+        _glue.fail_from(module, error)
+    if module.check_mode:
+        module.exit_json(changed=True, serial=serial, acme_requests=0)
+    session = None
+    try:
+        if p["private_key_path"] or p["private_key_content"]:
+            # Signed by the certificate's key: no account, the JWS carries that key (RFC 8555 §7.6).
+            key_pem = read(module, "private_key_path", "private_key_content", "private key")
+            session = AcmeSession(p["acme_directory"], key_pem, ca_bundle=p["acme_ca_bundle"],
+                                  policy=RetryPolicy(attempts=p["acme_retries"], timeout=p["acme_timeout"]))
+        else:
+            session = _glue.open_session(module)
+        revoked = revocation.revoke(session, cert_pem, code)
+    except _glue.CertfleetError as error:
+        _glue.fail_from(module, error, serial=serial, acme_requests=session.request_count if session else 0)
+    module.exit_json(changed=revoked, revoked=revoked, serial=serial, acme_requests=session.request_count)
+
+
+if __name__ == "__main__":
+    main()
