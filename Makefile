@@ -59,6 +59,7 @@ molecule: deps link
 
 lint: deps
 	$(BIN)/ansible-lint --profile production --offline
+	$(PY) extensions/molecule/check_argument_specs.py
 
 # ansible-test needs the collection at a real ansible_collections/<ns>/<name> path: copy the tracked tree.
 # ansible-test fetches its pip bootstrap from a host this network cannot reach: put our stand-in in its cache.

@@ -5,6 +5,7 @@ import pytest
 import rig as rigmod  # tests/rig/rig.py, put on sys.path by tests/conftest.py
 from rigtools import BASE
 
+
 @pytest.fixture(scope="session")
 def rig():
     info = rigmod.up(hosts=3, base=BASE)

@@ -7,8 +7,6 @@ import ssl
 import subprocess
 import sys
 
-import rig as rigmod  # tests/rig/rig.py, put on sys.path by tests/conftest.py
-
 from cryptography import x509
 
 BASE = os.environ.get("CERTFLEET_RIG", "/tmp/certfleet/rig")
@@ -65,5 +63,3 @@ def served_unverified(address, server_name, port=443):
 def pebble_requests(text):
     """ACME requests Pebble logged (one 'calling handler()' line each)."""
     return re.findall(r"(GET|POST|HEAD) (\S+) -> calling handler\(\)", text)
-
-

@@ -5,7 +5,6 @@ import os
 import ssl
 import urllib.request
 
-import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 

@@ -208,7 +208,7 @@ def test_ari_cert_id_matches_rfc9773_example_construction():
 def test_ari_window_drives_the_decision():
     with FakeAcme(ari=True) as fake:
         sess = session(fake)
-        _, done = issue(sess, request())
+        dummy, done = issue(sess, request())
         cert = load_certificate(done["cert"])
         cert_id = renewal.ari_cert_id(cert)
         now = datetime.datetime.now(UTC)

@@ -25,7 +25,7 @@ def test_fresh_certificate_is_not_due():
 
 def test_due_when_less_than_a_third_of_lifetime_remains():
     assert x509info.renewal_due(leaf(59, 90), ["www.example.org"], now=NOW)[0] is False
-    due, reason, _ = x509info.renewal_due(leaf(61, 90), ["www.example.org"], now=NOW)
+    due, reason, dummy = x509info.renewal_due(leaf(61, 90), ["www.example.org"], now=NOW)
     assert due and "renew_at_fraction" in reason
 
 
@@ -36,12 +36,12 @@ def test_fraction_follows_shorter_lifetimes():
 
 
 def test_renew_before_days_overrides_fraction():
-    due, reason, _ = x509info.renewal_due(leaf(30, 90), ["www.example.org"], now=NOW, renew_before_days=61)
+    due, reason, dummy = x509info.renewal_due(leaf(30, 90), ["www.example.org"], now=NOW, renew_before_days=61)
     assert due and "renew_before_days" in reason
 
 
 def test_due_when_names_differ():
-    due, reason, _ = x509info.renewal_due(leaf(1, 90), ["other.example.org"], now=NOW)
+    due, reason, dummy = x509info.renewal_due(leaf(1, 90), ["other.example.org"], now=NOW)
     assert due and "other.example.org" in reason
 
 
@@ -52,7 +52,7 @@ def test_expired_is_due():
 
 def test_self_signed_placeholder_is_due():
     cert = leaf(1, 3650, self_signed=True)
-    due, reason, _ = x509info.renewal_due(cert, ["www.example.org"], now=NOW)
+    due, reason, dummy = x509info.renewal_due(cert, ["www.example.org"], now=NOW)
     assert due and "self-signed" in reason
 
 

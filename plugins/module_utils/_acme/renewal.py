@@ -79,5 +79,5 @@ def ari_decision(info, cert_id, now=None):
         if info.get("explanation_url"):
             reason += " (CA explains: %s)" % info["explanation_url"]
         return True, reason
-    return False, "ARI: renew at %s (window %s..%s)" % (renew_at.isoformat(), info["start"].isoformat(),
-                                                          info["end"].isoformat())
+    return False, "ARI: renew at %s (window %s..%s)" % (
+        renew_at.isoformat(), info["start"].isoformat(), info["end"].isoformat())
