@@ -124,6 +124,10 @@ class ActionModule(ActionBase):
             for domain in domains:
                 status, body = probe(address, args["preflight_port"], domain, path, args["preflight_timeout"])
                 if status != 200 or body.strip() != probe_content:
+                    self._execute_module(MODULE, module_args=dict(host_args, webroot=args["webroot"],
+                                                                  probe_token=probe_token, probe_state="absent"),
+                                         task_vars=task_vars)
+                    result.pop("probe_token", None)
                     url = "http://%s/%s" % (domain, path)
                     result.update(failed=True, preflight_url=url, preflight_status=status, preflight_body=body[:300],
                                   msg="preflight failed before contacting the CA: GET %s (via %s:%s) answered %s "

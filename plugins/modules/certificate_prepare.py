@@ -94,6 +94,11 @@ options:
   probe_content:
     description: Internal, set by the action plugin. Content of the probe file.
     type: str
+  probe_state:
+    description: Internal, set by the action plugin. V(absent) removes the probe after a failed preflight.
+    type: str
+    choices: [present, absent]
+    default: present
 extends_documentation_fragment:
   - certfleet.tls.host_module
 """
@@ -202,6 +207,7 @@ def main():
             stage_csr=dict(type="str"),
             probe_token=dict(type="str", no_log=False),
             probe_content=dict(type="str"),
+            probe_state=dict(type="str", default="present", choices=["present", "absent"]),
         ),
         supports_check_mode=True,
     )
@@ -229,6 +235,11 @@ def main():
             module.fail_json(msg="probe_token: %s" % problem)
         if not p["webroot"] or not os.path.isdir(p["webroot"]):
             module.fail_json(msg="webroot %s does not exist: the preflight probe cannot be written" % p["webroot"])
+        if p["probe_state"] == "absent":
+            path = challenge_path(p["webroot"], p["probe_token"])
+            if os.path.lexists(path) and not module.check_mode:
+                os.unlink(path)
+            module.exit_json(changed=True)
         if not module.check_mode:
             ensure_dir(os.path.join(p["webroot"], CHALLENGE_SUBDIR), 0o755)
             atomic_write(challenge_path(p["webroot"], p["probe_token"]), p["probe_content"] or "", 0o644)
