@@ -363,6 +363,8 @@ class FakeAcme:
 
             def post_order(self, payload):
                 if self.path.startswith("/order/"):
+                    if self.path.split("/")[2] not in fake.orders:
+                        return self.problem(404, "malformed", "no such order")
                     return self.reply_post(200, self.order_json(self.path.split("/")[2]))
                 fake.order_payloads.append(payload)
                 profile = payload.get("profile")

@@ -106,6 +106,9 @@ class ActionModule(ActionBase):
             probe_content = "certfleet preflight " + secrets.token_urlsafe(16)
             stage.update(webroot=args["webroot"], probe_token=probe_token, probe_content=probe_content)
         address = args["preflight_address"] or task_vars.get("ansible_host") or self._play_context.remote_addr
+        if key_reused and state.get("pending_order_url"):
+            # A run died after ordering: resume that order (same key, same names) rather than order again.
+            result["resume_order_url"] = state["pending_order_url"]
         result.update(csr=csr_pem, key_reused=key_reused, address=address,
                       verify_target=dict(name=task_vars.get("inventory_hostname"), certificate=name, address=address,
                                          server_name=domains[0], port=args["verify_port"]))

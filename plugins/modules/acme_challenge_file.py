@@ -48,6 +48,16 @@ options:
         challenges).
     type: list
     elements: str
+  order_url:
+    description:
+      - URL of the order these challenges belong to, recorded in O(order_record_path) so that a run that dies
+        before finalizing can be resumed by the next one (the record lives on the host, beside the staged key,
+        because nothing is kept on the control node between runs).
+    type: str
+  order_record_path:
+    description:
+      - File (JSON) to record O(order_url) in, with O(state=present). With O(state=absent) the file is removed.
+    type: path
   state:
     description:
       - V(present) writes the files, V(absent) removes them.
@@ -79,13 +89,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 paths:
-  description: Challenge files written (O(state=present)) or removed (O(state=absent)) by this call.
+  description: Challenge files (and order record) written (O(state=present)) or removed (O(state=absent)) by this call.
   returned: always
   type: list
   elements: str
   sample: [/var/www/html/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0]
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -126,6 +137,8 @@ def main():
             key_authorization=dict(type="str", no_log=False),
             challenges=dict(type="list", elements="dict"),
             tokens=dict(type="list", elements="str", no_log=False),
+            order_url=dict(type="str"),
+            order_record_path=dict(type="path"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         mutually_exclusive=[("token", "challenges", "tokens")],
@@ -159,6 +172,19 @@ def main():
             diff["before"] += "%s: present\n" % token
             if not module.check_mode:
                 os.unlink(path)
+    record_path = module.params["order_record_path"]
+    if record_path:
+        record = (json.dumps({"order_url": module.params["order_url"]}, sort_keys=True) + "\n").encode()
+        current = read_bytes(record_path)
+        if state == "present" and module.params["order_url"] and current != record:
+            changed_paths.append(record_path)
+            if not module.check_mode:
+                ensure_dir(os.path.dirname(record_path), 0o700)
+                atomic_write(record_path, record, 0o644)
+        elif state == "absent" and current is not None:
+            changed_paths.append(record_path)
+            if not module.check_mode:
+                os.unlink(record_path)
     result = dict(changed=bool(changed_paths), paths=changed_paths)
     if module._diff:
         result["diff"] = diff

@@ -54,7 +54,11 @@ options:
   orders:
     description:
       - List form, one item per certificate, with keys C(name), C(csr) (PEM), and optionally C(domains),
-        C(order_url), C(challenges), C(replaces). Items with C(order_url) are finalized, the others ordered.
+        C(order_url), C(challenges), C(replaces), C(resume_order_url). Items with C(order_url) are finalized,
+        the others ordered.
+      - C(resume_order_url) is the order of an earlier run that died (recorded on the host). It is resumed
+        when still usable (same names, not invalid); otherwise its pending authorizations are deactivated and
+        a new order is placed.
     type: list
     elements: dict
   challenge_type:
@@ -139,6 +143,9 @@ orders:
     challenges:
       description: Pending challenges (first step), each with identifier, type, token, key_authorization, path, url.
       type: list
+    resumed:
+      description: Whether the first step resumed an earlier order instead of placing a new one.
+      type: bool
     cert:
       description: Leaf certificate PEM (second step).
       type: str
@@ -214,6 +221,7 @@ def build_items(module):
                 module.fail_json(msg="orders[%d] (%s) has no csr" % (index, item.get("name")))
             items.append(dict(name=item.get("name") or "orders[%d]" % index, csr_pem=item["csr"],
                               domains=item.get("domains"), order_url=item.get("order_url"),
+                              resume_order_url=item.get("resume_order_url"),
                               challenges=item.get("challenges"), replaces=item.get("replaces"),
                               profile=p["profile"]))
         return items, False

@@ -54,7 +54,9 @@ options:
     description: Webroot of the challenge files to remove (see O(challenge_tokens)).
     type: path
   challenge_tokens:
-    description: Tokens of challenge (and preflight probe) files to remove from O(webroot).
+    description:
+      - Tokens of challenge files to remove from O(webroot). Preflight probes (C(certfleet-probe-*)) are
+        always removed, those of a killed earlier run included.
     type: list
     elements: str
     default: []
@@ -92,6 +94,11 @@ reloaded:
   description: Whether O(reload_command) ran.
   returned: always
   type: bool
+removed_challenges:
+  description: Challenge and probe files removed from O(webroot).
+  returned: always
+  type: list
+  elements: str
 test_output:
   description: Output of O(test_command) (stdout and stderr), when it ran.
   returned: when test_command ran
@@ -107,6 +114,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
     atomic_write, challenge_path, ensure_dir, read_bytes, replace_symlink, token_error)
+
+
+PROBE_PREFIX = "certfleet-probe-"
 
 
 def run(command):
@@ -228,7 +238,11 @@ def main():
             prune(os.path.join(cdir, "releases"), max(p["keep_releases"], 2),
                   {os.path.realpath(release), previous})
     if p["webroot"]:
-        for token in p["challenge_tokens"]:
+        # Our preflight probes carry a fixed prefix: remove them all, including those of a killed run.
+        challenge_dir = os.path.dirname(challenge_path(p["webroot"], "x"))
+        probes = [n for n in os.listdir(challenge_dir) if n.startswith(PROBE_PREFIX)] \
+            if os.path.isdir(challenge_dir) else []
+        for token in list(p["challenge_tokens"]) + [n for n in probes if n not in p["challenge_tokens"]]:
             path = challenge_path(p["webroot"], token)
             if os.path.lexists(path):
                 removed.append(path)

@@ -163,12 +163,21 @@ live_cert:
   description: Internal (module side). PEM of the deployed leaf certificate.
   returned: when a certificate is deployed
   type: str
+pending_order_url:
+  description: Internal (module side). Order recorded by a run that did not finish.
+  returned: when a record exists
+  type: str
+resume_order_url:
+  description: Order of an earlier, unfinished run that the order step will try to resume.
+  returned: when due, a key is reused and a record exists
+  type: str
 staged_csr:
   description: Internal (module side). PEM of the staged CSR.
   returned: when a key is staged
   type: str
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -218,6 +227,12 @@ def main():
     if live_cert:
         result["live_cert"] = live_cert
     staged_csr = read_bytes(os.path.join(cdir, "next", "request.csr"))
+    record = read_bytes(os.path.join(cdir, "next", "order.json"))
+    if record:
+        try:
+            result["pending_order_url"] = json.loads(record.decode("utf-8")).get("order_url")
+        except ValueError:
+            pass  # a torn record is worth nothing: the next order starts afresh
     if p["stage_privkey"]:
         # Stage the next key: directory 0700, key 0600, written before the CSR so a CSR never
         # points at a missing key.
@@ -225,6 +240,8 @@ def main():
             ensure_dir(os.path.join(cdir, "next"), 0o700)
             atomic_write(os.path.join(cdir, "next", "privkey.pem"), p["stage_privkey"], 0o600)
             atomic_write(os.path.join(cdir, "next", "request.csr"), p["stage_csr"] or "", 0o644)
+            if os.path.exists(os.path.join(cdir, "next", "order.json")):
+                os.unlink(os.path.join(cdir, "next", "order.json"))  # belonged to the previous key
         result["changed"] = True
         staged_csr = (p["stage_csr"] or "").encode()
     if staged_csr and os.path.exists(os.path.join(cdir, "next", "privkey.pem")) or p["stage_privkey"]:

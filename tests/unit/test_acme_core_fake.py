@@ -241,3 +241,31 @@ def test_parse_retry_after_forms():
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 60) == 60.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_recorded_order_is_resumed_instead_of_ordering_again():
+    with FakeAcme() as fake:
+        item = request()
+        first = orders.create_order(session(fake), item)
+        orders_before = fake.count("POST /order")
+        resumed = orders.create_order(session(fake), dict(item, resume_order_url=first["order_url"]))
+        assert resumed["resumed"] is True and resumed["order_url"] == first["order_url"]
+        assert [c["token"] for c in resumed["challenges"]] == [c["token"] for c in first["challenges"]]
+        # the resumed order is fetched (POST-as-GET), never created again
+        assert not [p for p in fake.order_payloads[1:]], fake.order_payloads
+        assert fake.count("POST /order") == orders_before + 1
+        done = orders.finalize_order(session(fake), dict(item, order_url=resumed["order_url"],
+                                                         challenges=resumed["challenges"]),
+                                     poll=orders.PollPolicy(first=0, sleep=lambda s: None))
+        assert done["facts"]["domains"] == ["www.example.org"]
+
+
+def test_unusable_recorded_order_gives_way_to_a_new_one():
+    with FakeAcme() as fake:
+        item = request()
+        created = orders.create_order(session(fake), dict(item, resume_order_url=fake.url + "/order/404"))
+        assert created["resumed"] is False and created["order_url"].endswith("/order/1")
+        other = orders.create_order(session(fake), request("other.example.org"))
+        # an order for other names is not resumed for this certificate: new order instead
+        again = orders.create_order(session(fake), dict(item, resume_order_url=other["order_url"]))
+        assert again["resumed"] is False and again["order_url"] != other["order_url"]

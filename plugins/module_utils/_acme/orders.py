@@ -36,6 +36,10 @@ if HAS_ACME:
         profile: str = jose.field("profile", omitempty=True)
         replaces: str = jose.field("replaces", omitempty=True)
 
+    class DeactivateBody(jose.JSONObjectWithFields):
+        """``{"status": "deactivated"}`` (RFC 8555 §7.5.2)."""
+        status: str = jose.field("status")
+
     class EmptyObject(jose.JSONObjectWithFields):
         """``{}``: the payload that tells the CA a challenge is ready (RFC 8555 §7.5.1).
 
@@ -82,12 +86,63 @@ def check_profile(session, profile):
                          % (profile, session.directory_url, ", ".join(sorted(profiles))))
 
 
+def deactivate_pending_authorizations(session, order):
+    """RFC 8555 §7.5.2: give up an abandoned order's pending authorizations, so they do not linger."""
+    deactivated = []
+    for authz_url in order.get("authorizations", []):
+        try:
+            authz = _post(session, authz_url).json()
+            if authz.get("status") == "pending":
+                _post(session, authz_url, DeactivateBody(status="deactivated"))
+                deactivated.append(authz_url)
+        except AcmeProblem:
+            pass  # best effort: an expired authorization cannot be deactivated and needs nothing
+    return deactivated
+
+
+def resume_order(session, request, names, challenge_type):
+    """Pick up the order of a run that died (its URL was recorded on the host next to the staged key).
+
+    Returns the same shape as create_order, or None when the order cannot be used (then its pending
+    authorizations are deactivated and a new order is placed). Resuming, rather than ordering again, is
+    what keeps a renewal from colliding with its own earlier ``replaces`` (RFC 9773 §5).
+    """
+    url = request["resume_order_url"]
+    try:
+        order = _post(session, url).json()
+    except AcmeProblem:
+        return None
+    wanted = sorted(names)
+    found = sorted(i.get("value") for i in order.get("identifiers", []))
+    if order.get("status") not in ("pending", "ready", "processing", "valid") or found != wanted:
+        deactivate_pending_authorizations(session, order)
+        return None
+    challenges = _challenges_of(session, order, challenge_type) if order.get("status") == "pending" else []
+    return {
+        "name": request["name"],
+        "csr": request["csr_pem"] if isinstance(request["csr_pem"], str) else request["csr_pem"].decode(),
+        "order_url": url,
+        "status": order.get("status"),
+        "domains": names,
+        "finalize_url": order.get("finalize"),
+        "authorizations": order.get("authorizations", []),
+        "challenges": challenges,
+        "replaces_dropped": False,
+        "resumed": True,
+    }
+
+
 def create_order(session, request, challenge_type="http-01"):
     """Place one order and describe what must be served before validation.
 
-    ``request``: dict(name, csr_pem, domains?, profile?, replaces?). Returns a JSON-friendly dict.
+    ``request``: dict(name, csr_pem, domains?, profile?, replaces?, resume_order_url?). Returns a
+    JSON-friendly dict.
     """
     names = prepare_request(request["name"], request["csr_pem"], request.get("domains"), challenge_type)
+    if request.get("resume_order_url"):
+        resumed = resume_order(session, request, names, challenge_type)
+        if resumed is not None:
+            return resumed
     ctype = get_challenge_type(challenge_type)
     body = NewOrderBody(identifiers=[{"type": "dns", "value": n} for n in names],
                         profile=request.get("profile") or None, replaces=request.get("replaces") or None)
@@ -131,6 +186,7 @@ def create_order(session, request, challenge_type="http-01"):
         "authorizations": order.get("authorizations", []),
         "challenges": challenges,
         "replaces_dropped": replaces_dropped,
+        "resumed": False,
     }
 
 
