@@ -10,8 +10,14 @@ keeps a no-op renewal at one task per host.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import http.client
+import json
+import os
 import secrets
+
+from ansible import constants as C
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -35,6 +41,7 @@ ARGSPEC = dict(
     preflight_port=dict(type="int", default=80),
     preflight_timeout=dict(type="float", default=5),
     verify_port=dict(type="int", default=443),
+    backends=dict(type="int", default=1),
 )
 
 
@@ -51,9 +58,37 @@ def probe(address, port, domain, path, timeout):
         conn.close()
 
 
+def _same_public_key(csr_a, csr_b):
+    try:
+        key_a = tls_keys.csr_domains(csr_a)[0].public_key()
+        key_b = tls_keys.csr_domains(csr_b)[0].public_key()
+    except CertfleetError:
+        return False
+    return tls_keys.spki_sha256(key_a) == tls_keys.spki_sha256(key_b)
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGSPEC)
+
+    @staticmethod
+    def _shared_key(name, domains, key_type):
+        """Key and CSR shared by all backends of ``name`` during this run (workers are forked processes)."""
+        directory = os.path.join(C.DEFAULT_LOCAL_TMP, "certfleet-shared-keys")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = os.path.join(directory, hashlib.sha256(name.encode()).hexdigest() + ".json")
+        with open(os.path.join(directory, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if os.path.exists(path):
+                with open(path) as handle:
+                    shared = json.load(handle)
+                return shared["key"], shared["csr"]
+            key = tls_keys.generate_private_key(key_type)
+            shared = {"key": tls_keys.private_key_to_pem(key).decode(), "csr": tls_keys.make_csr(key, domains).decode()}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(shared, handle)
+            return shared["key"], shared["csr"]
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -92,7 +127,15 @@ class ActionModule(ActionBase):
                 key_reused = sorted(staged_names) == sorted(domains)
             except CertfleetError:
                 key_reused = False
-        if key_reused:
+        if args["backends"] > 1:
+            # Several hosts serve this name: one key and one order for all of them (one certificate, not one
+            # per backend: duplicate-certificate rate limits). The first backend makes the key; the others
+            # take it from a file in this ansible-playbook run's private temp dir, removed when the run ends.
+            key_pem, csr_pem = self._shared_key(name, domains, args["key_type"])
+            key_reused = staged_csr is not None and _same_public_key(staged_csr, csr_pem)
+            if not key_reused:
+                stage = dict(stage_privkey=key_pem, stage_csr=csr_pem)
+        elif key_reused:
             csr_pem = staged_csr
         else:
             key = tls_keys.generate_private_key(args["key_type"])

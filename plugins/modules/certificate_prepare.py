@@ -82,6 +82,12 @@ options:
     description: HTTPS port that the later verification over TLS connects to (returned in C(verify_target)).
     type: int
     default: 443
+  backends:
+    description:
+      - Number of hosts in the play that serve the same certificate (multi-backend). They get one key and
+        one certificate; the challenge files go to every one of them before the CA validates.
+    type: int
+    default: 1
   stage_privkey:
     description: Internal, set by the action plugin. Private key to stage. Never logged.
     type: str
@@ -212,6 +218,7 @@ def main():
             preflight_port=dict(type="int", default=80),
             preflight_timeout=dict(type="float", default=5),
             verify_port=dict(type="int", default=443),
+            backends=dict(type="int", default=1),
             stage_privkey=dict(type="str", no_log=True),
             stage_csr=dict(type="str"),
             probe_token=dict(type="str", no_log=False),
