@@ -45,7 +45,9 @@ def check_role(role_dir):
     problems = []
     for name in sorted(set(defaults) - set(options)):
         problems.append("%s: %s is in defaults/main.yml but not documented in argument_specs.yml" % (role, name))
-    for name in sorted(set(options) - set(defaults)):
+    # Required options have no default on purpose (the run must not start without them).
+    required = {n for n, o in options.items() if (o or {}).get("required")}
+    for name in sorted(set(options) - set(defaults) - required):
         problems.append("%s: %s is documented in argument_specs.yml but has no default in defaults/main.yml"
                         % (role, name))
     for name in sorted(set(defaults) | set(options)):

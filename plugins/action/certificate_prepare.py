@@ -22,6 +22,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.certfleet.tls.plugins.module_utils._acme import renewal
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory import resolve_directory
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
@@ -42,6 +44,9 @@ ARGSPEC = dict(
     preflight_timeout=dict(type="float", default=5),
     verify_port=dict(type="int", default=443),
     backends=dict(type="int", default=1),
+    ari=dict(type="bool", default=False),
+    acme_directory=dict(type="str"),
+    acme_ca_bundle=dict(type="path"),
 )
 
 
@@ -90,6 +95,24 @@ class ActionModule(ActionBase):
                 json.dump(shared, handle)
             return shared["key"], shared["csr"]
 
+    @staticmethod
+    def _ari(cert, due, reason, args):
+        """RFC 9773: the CA's suggested window decides, when the CA offers one; names and expiry still win."""
+        try:
+            cert_id = renewal.ari_cert_id(cert)
+            info = renewal.anonymous_renewal_info(resolve_directory(args["acme_directory"]), cert,
+                                                  args["acme_ca_bundle"])
+        except CertfleetError as error:
+            return due, "%s (ARI unavailable: %s)" % (reason, error.msg), None
+        if info is None:
+            return due, "%s (the CA offers no ARI)" % reason, None
+        ari_due, ari_reason = renewal.ari_decision(info, cert_id)
+        facts = {"cert_id": cert_id, "window_start": info["start"].isoformat(), "window_end": info["end"].isoformat(),
+                 "explanation_url": info.get("explanation_url")}
+        if "names" in reason or "deployed certificate names" in reason:
+            return due, reason, facts
+        return ari_due, ari_reason, facts
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=ARGSPEC)
@@ -108,6 +131,10 @@ class ActionModule(ActionBase):
         cert = x509info.load_certificate(live_pem) if live_pem else None
         due, reason, remaining = x509info.renewal_due(
             cert, domains, renew_at_fraction=args["renew_at_fraction"], renew_before_days=args["renew_before_days"])
+        if args["ari"] and cert is not None and remaining > 0:
+            due, reason, ari = self._ari(cert, due, reason, args)
+            if ari:
+                result["ari"] = ari
         if args["force"] and not due:
             due, reason = True, "force=true (%s)" % reason
         result.update(changed=False, due=due, reason=reason, name=name, domains=domains,
@@ -149,6 +176,8 @@ class ActionModule(ActionBase):
             probe_content = "certfleet preflight " + secrets.token_urlsafe(16)
             stage.update(webroot=args["webroot"], probe_token=probe_token, probe_content=probe_content)
         address = args["preflight_address"] or task_vars.get("ansible_host") or self._play_context.remote_addr
+        if result.get("ari"):
+            result["replaces"] = result["ari"]["cert_id"]  # RFC 9773 §5: this order replaces that certificate
         if key_reused and state.get("pending_order_url"):
             # A run died after ordering: resume that order (same key, same names) rather than order again.
             result["resume_order_url"] = state["pending_order_url"]

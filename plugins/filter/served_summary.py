@@ -34,7 +34,12 @@ _value:
 
 
 def served_summary(entry):
-    status = "verified" if entry.get("verified") else "FAILED (%s)" % entry.get("error")
+    if not entry.get("verified"):
+        status = "FAILED (%s)" % entry.get("error")
+    elif entry.get("chain_verified") is False:
+        status = "names and serial verified, chain not (staging CA, not trusted by browsers)"
+    else:
+        status = "verified"
     return "%s %s serial=%s not_after=%s issuer=%s tls=%s" % (
         entry.get("name"), entry.get("server_name"), entry.get("serial"), entry.get("not_after"),
         entry.get("issuer"), status)

@@ -88,6 +88,20 @@ options:
         one certificate; the challenge files go to every one of them before the CA validates.
     type: int
     default: 1
+  ari:
+    description:
+      - Ask the CA's ACME Renewal Information (RFC 9773) for the deployed certificate and renew inside the
+        window it suggests; the order then says which certificate it C(replaces). Costs two unauthenticated
+        GET requests per host and run (directory, renewalInfo), which is why it is off by default.
+      - Falls back to O(renew_at_fraction) when the CA offers no ARI.
+    type: bool
+    default: false
+  acme_directory:
+    description: ACME directory URL or alias, for O(ari).
+    type: str
+  acme_ca_bundle:
+    description: CA bundle for the ACME server's HTTPS, for O(ari).
+    type: path
   stage_privkey:
     description: Internal, set by the action plugin. Private key to stage. Never logged.
     type: str
@@ -169,6 +183,14 @@ live_cert:
   description: Internal (module side). PEM of the deployed leaf certificate.
   returned: when a certificate is deployed
   type: str
+ari:
+  description: The CA's renewal window for the deployed certificate (cert_id, window_start, window_end).
+  returned: when O(ari=true) and the CA offers ARI
+  type: dict
+replaces:
+  description: ARI identifier of the deployed certificate, sent as C(replaces) with the new order.
+  returned: when due and O(ari=true) and the CA offers ARI
+  type: str
 pending_order_url:
   description: Internal (module side). Order recorded by a run that did not finish.
   returned: when a record exists
@@ -219,6 +241,9 @@ def main():
             preflight_timeout=dict(type="float", default=5),
             verify_port=dict(type="int", default=443),
             backends=dict(type="int", default=1),
+            ari=dict(type="bool", default=False),
+            acme_directory=dict(type="str"),
+            acme_ca_bundle=dict(type="path"),
             stage_privkey=dict(type="str", no_log=True),
             stage_csr=dict(type="str"),
             probe_token=dict(type="str", no_log=False),

@@ -43,6 +43,13 @@ options:
     description: Seconds to keep retrying a target that does not yet verify (a reload in flight).
     type: float
     default: 10
+  verify_chain:
+    description:
+      - Verify the served chain against O(ca_bundle) or the system store. Set V(false) for a CA that browsers do
+        not trust (Let's Encrypt staging): names and the expected serial are still checked, and each result
+        says C(chain_verified=false).
+    type: bool
+    default: true
   fail_on_error:
     description: Fail when any target does not verify.
     type: bool
@@ -84,6 +91,9 @@ results:
     verified:
       description: Whether the chain and name verified (and the serial matched when expected).
       type: bool
+    chain_verified:
+      description: Whether the chain itself was verified (false with O(verify_chain=false)).
+      type: bool
     error:
       description: Why verification failed.
       type: str
@@ -123,6 +133,7 @@ def main():
             ca_bundle=dict(type="path"),
             timeout=dict(type="float", default=5),
             wait=dict(type="float", default=10),
+            verify_chain=dict(type="bool", default=True),
             fail_on_error=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -136,7 +147,7 @@ def main():
         if target.get("certificate") in module.params["expect_serials"] and not target.get("expect_serial"):
             target["expect_serial"] = module.params["expect_serials"][target["certificate"]]
     results = verify_targets(module.params["targets"], module.params["ca_bundle"], module.params["timeout"],
-                             module.params["wait"])
+                             module.params["wait"], verify_chain=module.params["verify_chain"])
     failed = [r.get("name") or r["server_name"] for r in results if not r["verified"]]
     out = dict(changed=False, results=results, failed_names=failed)
     if failed and module.params["fail_on_error"]:

@@ -74,3 +74,12 @@ def test_unreachable_ca_fails_clearly_and_keeps_the_old_certificate(fresh_rig):
     assert os.readlink(os.path.join(host_dir("host1"), "ssl", "live")) == "placeholder"
     served = served_unverified("127.0.1.1", "host1.test")
     assert served.issuer == served.subject  # still the self-signed placeholder
+
+
+def test_ari_enabled_on_a_ca_without_ari_falls_back_to_the_lifetime_fraction(fresh_rig, pebble_log):
+    assert run_playbook("certfleet.tls.issue", limit="host1").rc == 0
+    log = pebble_log()
+    run = run_playbook("certfleet.tls.issue", "-v", limit="host1", extra_vars={"certificate_ari": "true"})
+    assert run.rc == 0 and run.recap["host1"]["changed"] == 0, run
+    assert "the CA offers no ARI" in run.out
+    assert [r for r in log.requests() if r[0] == "POST"] == [], "ARI is two GETs, never an order"

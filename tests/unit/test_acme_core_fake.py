@@ -269,3 +269,16 @@ def test_unusable_recorded_order_gives_way_to_a_new_one():
         # an order for other names is not resumed for this certificate: new order instead
         again = orders.create_order(session(fake), dict(item, resume_order_url=other["order_url"]))
         assert again["resumed"] is False and again["order_url"] != other["order_url"]
+
+
+def test_anonymous_renewal_info_needs_no_account():
+    with FakeAcme(ari=True) as fake:
+        dummy, done = issue(session(fake), request())
+        cert = load_certificate(done["cert"])
+        now = datetime.datetime.now(UTC)
+        fake.renewal_windows[renewal.ari_cert_id(cert)] = (now.isoformat(), (now + datetime.timedelta(hours=1)).isoformat())
+        before = fake.count("POST /acct")
+        info = renewal.anonymous_renewal_info(fake.directory_url, cert)
+        assert info["start"] <= info["end"] and fake.count("POST /acct") == before
+    with FakeAcme() as fake:  # a CA without ARI
+        assert renewal.anonymous_renewal_info(fake.directory_url, cert) is None

@@ -81,3 +81,16 @@ def ari_decision(info, cert_id, now=None):
         return True, reason
     return False, "ARI: renew at %s (window %s..%s)" % (
         renew_at.isoformat(), info["start"].isoformat(), info["end"].isoformat())
+
+
+def anonymous_renewal_info(directory_url, cert, ca_bundle=None, timeout=20):
+    """ARI needs no account: GET the directory, then GET renewalInfo (RFC 9773 §4.3). Used by the decision
+    step on each host's deployed certificate. Returns None when the CA offers no ARI."""
+    from .network import ResilientNetwork, RetryPolicy  # local import: keeps this module light for tests
+    net = ResilientNetwork(None, None, verify_ssl=ca_bundle or True, policy=RetryPolicy(timeout=timeout, attempts=3))
+    directory = net.get(directory_url).json()
+
+    class _Dir:  # the minimum fetch_renewal_info needs
+        directory_json = directory
+    _Dir.net = net
+    return fetch_renewal_info(_Dir, cert)
