@@ -65,7 +65,7 @@ def open_session(module, account=True):
     params = module.params
     policy = RetryPolicy(attempts=params["acme_retries"], timeout=params["acme_timeout"])
     session = AcmeSession(params["acme_directory"], read_account_key(module), ca_bundle=params["acme_ca_bundle"],
-                          policy=policy)
+                          policy=policy, carried=params.get("acme_session"))
     if account:
         if params["account_uri"]:
             session.use_account(params["account_uri"])

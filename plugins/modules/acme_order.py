@@ -78,6 +78,11 @@ options:
         order's result carries C(failed) and C(msg), so that one host's failure does not stop the fleet.
     type: bool
     default: true
+  acme_session:
+    description:
+      - RV(acme_session) of an earlier call in the same run (directory and unused nonces). The second step
+        then sends neither a directory request nor a newNonce request. Nothing in it is secret.
+    type: dict
   workers:
     description: Orders handled in parallel in the list form.
     type: int
@@ -197,6 +202,10 @@ failed_names:
   returned: always
   type: list
   elements: str
+acme_session:
+  description: Directory and unused nonces, to pass to the next call of the same run as O(acme_session).
+  returned: unless check mode
+  type: dict
 acme_requests:
   description: HTTP requests sent to the CA by this call (directory, nonce, account and order requests).
   returned: always
@@ -253,6 +262,7 @@ def main():
         preferred_chain=dict(type="str"),
         fail_on_order_error=dict(type="bool", default=True),
         workers=dict(type="int", default=8),
+        acme_session=dict(type="dict"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -290,7 +300,7 @@ def main():
         _glue.fail_from(module, error, acme_requests=session.request_count if session else 0)
     failed_names = [r["name"] for r in results if r.get("failed")]
     out = dict(changed=True, orders=results, failed_names=failed_names, account_uri=session.account_uri,
-               acme_requests=session.request_count)
+               acme_requests=session.request_count, acme_session=session.carry())
     if single:
         out.update({k: v for k, v in results[0].items() if k not in ("failed",)})
     if failed_names and (p["fail_on_order_error"] or single):

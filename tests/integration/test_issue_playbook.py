@@ -37,7 +37,8 @@ def test_issue_then_second_run_changes_nothing(fresh_rig, pebble_log):
     issued = pebble_log_requests = log.requests()
     assert sum(1 for method, path in issued if path.startswith("/order-plz")) == len(hosts)
     per_cert = len(pebble_log_requests) / len(hosts)
-    assert per_cert <= 9.5, "ACME requests per certificate: %.1f (%s)" % (per_cert, issued)
+    # 7 per certificate on Pebble (it answers finalize with "processing": one more poll) + 3 per run
+    assert per_cert <= 7 + 3.0 / len(hosts), "ACME requests per certificate: %.1f (%s)" % (per_cert, issued)
 
     log = pebble_log()
     second = run_playbook("certfleet.tls.issue")

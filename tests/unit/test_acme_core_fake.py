@@ -282,3 +282,22 @@ def test_anonymous_renewal_info_needs_no_account():
         assert info["start"] <= info["end"] and fake.count("POST /acct") == before
     with FakeAcme() as fake:  # a CA without ARI
         assert renewal.anonymous_renewal_info(fake.directory_url, cert) is None
+
+
+def test_second_step_reuses_directory_and_nonces_of_the_first():
+    with FakeAcme() as fake:
+        first = session(fake)
+        item = request()
+        created = orders.create_order(first, item)
+        carried = first.carry()
+        assert carried["nonces"] and carried["directory"]["newOrder"].endswith("/order")
+        before = list(fake.requests)
+        second = AcmeSession(fake.directory_url, ACCOUNT_KEY, policy=RetryPolicy(timeout=10), carried=carried)
+        second.use_account(first.account_uri)
+        orders.finalize_order(second, dict(item, order_url=created["order_url"], challenges=created["challenges"]),
+                              poll=orders.PollPolicy(first=0, sleep=lambda s: None))
+        new = fake.requests[len(before):]
+        assert "GET /dir" not in new and "HEAD /nonce" not in new, new
+        # a directory carried from another CA is not used
+        other = AcmeSession(fake.directory_url, ACCOUNT_KEY, carried=dict(carried, directory_url="https://x/dir"))
+        assert other.request_count == 1

@@ -41,17 +41,31 @@ class AcmeSession:
     ``account_key_pem`` comes from a file, a vault or an AWX credential; it is never logged or returned.
     """
 
-    def __init__(self, directory, account_key_pem, ca_bundle=None, policy=None, validate_certs=True):
+    def __init__(self, directory, account_key_pem, ca_bundle=None, policy=None, validate_certs=True, carried=None):
         self.directory_url = resolve_directory(directory)
         key = load_private_key(account_key_pem, what="account key")
         self.jwk, alg = account_jwk(key)
         verify = ca_bundle if ca_bundle else validate_certs
         self.net = ResilientNetwork(self.jwk, alg, verify_ssl=verify, policy=policy or RetryPolicy())
-        self.directory_json = self.net.get(self.directory_url).json()
+        carried = carried or {}
+        if carried.get("directory_url") == self.directory_url and carried.get("directory"):
+            # The first step of an order handed over its directory and spare nonces: the second step
+            # starts without a directory fetch or a newNonce request. A stale nonce only costs a badNonce
+            # answer, which brings a fresh one (RFC 8555 §6.5).
+            self.directory_json = carried["directory"]
+            self.net._nonces.update(jose.b64.b64decode(n) for n in carried.get("nonces") or [])
+        else:
+            self.directory_json = self.net.get(self.directory_url).json()
         # from_json rewrites the dict it is given (meta becomes an object): give it a copy.
         self.directory = messages.Directory.from_json(copy.deepcopy(self.directory_json))
         self.client = acme_client.ClientV2(self.directory, net=self.net)
         self.account_uri = None
+
+    def carry(self):
+        """What a later call of the same run may reuse: the directory and the unused nonces (not secret)."""
+        nonces = [jose.b64.b64encode(n).decode("ascii") for n in self.net._nonces]  # stored decoded
+        self.net._nonces.clear()
+        return {"directory_url": self.directory_url, "directory": self.directory_json, "nonces": nonces}
 
     @property
     def request_count(self):
