@@ -38,6 +38,7 @@ rig-down:
 ## make demo: install what is needed, start Pebble and 3 hosts (2 nginx, 1 Apache), issue, print the report
 demo: deps rig-up
 	$(BIN)/ansible-playbook certfleet.tls.issue
+	$(BIN)/ansible-playbook certfleet.tls.report
 
 ## make test: the whole suite; starts and stops the rig itself
 test: deps link
@@ -60,6 +61,7 @@ molecule: deps link
 lint: deps
 	$(BIN)/ansible-lint --profile production --offline
 	$(PY) extensions/molecule/check_argument_specs.py
+	$(BIN)/antsibull-changelog lint
 
 # ansible-test needs the collection at a real ansible_collections/<ns>/<name> path: copy the tracked tree.
 # ansible-test fetches its pip bootstrap from a host this network cannot reach: put our stand-in in its cache.
@@ -68,7 +70,7 @@ sanity: deps
 	for v in 24_2 25_0 25_1; do cp -n tests/sanity/get_pip_standin.py ~/.ansible/test/cache/get_pip_$$v.py; done
 	rm -rf $(BASE)/sanity && mkdir -p $(BASE)/sanity/ansible_collections/certfleet/tls
 	git ls-files -co --exclude-standard | grep -v '^tests/rig/\|^tests/sanity/\|^bench/' | \
-	  rsync -a --files-from=- ./ $(BASE)/sanity/ansible_collections/certfleet/tls/
+	  tar -cf - -T - | tar -xf - -C $(BASE)/sanity/ansible_collections/certfleet/tls/
 	cd $(BASE)/sanity/ansible_collections/certfleet/tls && \
 	  $(BIN)/ansible-test sanity --python 3.11 --color no \
 	  2>&1 | tail -n 40; exit $${PIPESTATUS[0]}

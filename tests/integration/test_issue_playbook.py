@@ -46,6 +46,13 @@ def test_issue_then_second_run_changes_nothing(fresh_rig, pebble_log):
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in second.recap.values()), second
     assert log.requests() == [], "a run with nothing due must not contact the CA"
 
+    report = run_playbook("certfleet.tls.report")
+    assert report.rc == 0, report
+    for index, name in enumerate(hosts, start=1):
+        cert = served_certificate("127.0.1.%d" % index, "%s.test" % name, cafile=root)
+        assert "%s %s.test serial=%x" % (name, name, cert.serial_number) in report.out
+    assert report.out.count("tls=verified") == len(hosts)
+
 
 def test_private_key_never_in_output(fresh_rig):
     run = run_playbook("certfleet.tls.issue", "-vvv", limit="host1")
