@@ -27,27 +27,11 @@ from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory impo
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
+from ansible_collections.certfleet.tls.plugins.modules.certificate_prepare import ARGUMENT_SPEC, INTERNAL_OPTIONS
 
 MODULE = "certfleet.tls.certificate_prepare"
-ARGSPEC = dict(
-    domains=dict(type="list", elements="str", required=True),
-    name=dict(type="str"),
-    certificate_dir=dict(type="path", required=True),
-    webroot=dict(type="path"),
-    key_type=dict(type="str", default="ec256", choices=list(tls_keys.KEY_TYPES)),
-    renew_at_fraction=dict(type="float", default=0.33),
-    renew_before_days=dict(type="float"),
-    force=dict(type="bool", default=False),
-    preflight=dict(type="bool", default=True),
-    preflight_address=dict(type="str"),
-    preflight_port=dict(type="int", default=80),
-    preflight_timeout=dict(type="float", default=5),
-    verify_port=dict(type="int", default=443),
-    backends=dict(type="int", default=1),
-    ari=dict(type="bool", default=False),
-    acme_directory=dict(type="str"),
-    acme_ca_bundle=dict(type="path"),
-)
+# The module documents and declares every option once; the action takes the public ones.
+ARGSPEC = {name: spec for name, spec in ARGUMENT_SPEC.items() if name not in INTERNAL_OPTIONS}
 
 
 def probe(address, port, domain, path, timeout):

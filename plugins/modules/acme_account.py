@@ -52,19 +52,13 @@ options:
     default: true
 extends_documentation_fragment:
   - certfleet.tls.acme
+  - certfleet.tls.controller_module
 attributes:
   check_mode:
     support: full
     description:
       - Reads the keys and never contacts the CA. Reports a change only for a key change to a different key
         or a deactivation, which it cannot confirm without the CA.
-  diff_mode:
-    support: none
-    description: Writes no files.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on the control node.
 notes:
   - O(account_uri), when given, is checked against the account the CA finds for the key; the call fails when
     they differ.

@@ -89,17 +89,11 @@ options:
     default: 8
 extends_documentation_fragment:
   - certfleet.tls.acme
+  - certfleet.tls.controller_module
 attributes:
   check_mode:
     support: full
     description: Checks the CSRs and reports what would be ordered, never contacts the CA.
-  diff_mode:
-    support: none
-    description: Writes no files.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on the control node.
 requirements:
   - acme >= 2.11 and cryptography on the control node
 """

@@ -40,17 +40,11 @@ options:
     default: unspecified
 extends_documentation_fragment:
   - certfleet.tls.acme
+  - certfleet.tls.controller_module
 attributes:
   check_mode:
     support: full
     description: Checks the inputs and never contacts the CA.
-  diff_mode:
-    support: none
-    description: Writes no files.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on the control node.
 requirements:
   - acme and cryptography on the control node
 """

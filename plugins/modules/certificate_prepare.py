@@ -213,6 +213,34 @@ from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
     CHALLENGE_SUBDIR, atomic_write, challenge_path, ensure_dir, read_bytes, token_error)
 
 
+ARGUMENT_SPEC = dict(
+    domains=dict(type="list", elements="str", required=True),
+    name=dict(type="str"),
+    certificate_dir=dict(type="path", required=True),
+    webroot=dict(type="path"),
+    key_type=dict(type="str", default="ec256", choices=["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"]),
+    renew_at_fraction=dict(type="float", default=0.33),
+    renew_before_days=dict(type="float"),
+    force=dict(type="bool", default=False),
+    preflight=dict(type="bool", default=True),
+    preflight_address=dict(type="str"),
+    preflight_port=dict(type="int", default=80),
+    preflight_timeout=dict(type="float", default=5),
+    verify_port=dict(type="int", default=443),
+    backends=dict(type="int", default=1),
+    ari=dict(type="bool", default=False),
+    acme_directory=dict(type="str"),
+    acme_ca_bundle=dict(type="path"),
+    stage_privkey=dict(type="str", no_log=True),
+    stage_csr=dict(type="str"),
+    probe_token=dict(type="str", no_log=False),
+    probe_content=dict(type="str"),
+    probe_state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+# Set by the action plugin only, never by a playbook.
+INTERNAL_OPTIONS = ("stage_privkey", "stage_csr", "probe_token", "probe_content", "probe_state")
+
+
 def first_pem_certificate(data):
     if not data:
         return None
@@ -226,30 +254,7 @@ def first_pem_certificate(data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            domains=dict(type="list", elements="str", required=True),
-            name=dict(type="str"),
-            certificate_dir=dict(type="path", required=True),
-            webroot=dict(type="path"),
-            key_type=dict(type="str", default="ec256", choices=["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"]),
-            renew_at_fraction=dict(type="float", default=0.33),
-            renew_before_days=dict(type="float"),
-            force=dict(type="bool", default=False),
-            preflight=dict(type="bool", default=True),
-            preflight_address=dict(type="str"),
-            preflight_port=dict(type="int", default=80),
-            preflight_timeout=dict(type="float", default=5),
-            verify_port=dict(type="int", default=443),
-            backends=dict(type="int", default=1),
-            ari=dict(type="bool", default=False),
-            acme_directory=dict(type="str"),
-            acme_ca_bundle=dict(type="path"),
-            stage_privkey=dict(type="str", no_log=True),
-            stage_csr=dict(type="str"),
-            probe_token=dict(type="str", no_log=False),
-            probe_content=dict(type="str"),
-            probe_state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params

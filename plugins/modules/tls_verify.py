@@ -54,17 +54,12 @@ options:
     description: Fail when any target does not verify.
     type: bool
     default: true
+extends_documentation_fragment:
+  - certfleet.tls.controller_module
 attributes:
   check_mode:
     support: full
     description: Read-only; runs in check mode too.
-  diff_mode:
-    support: none
-    description: Changes nothing.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on the control node.
 requirements:
   - cryptography on the control node
 """

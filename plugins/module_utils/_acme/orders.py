@@ -118,17 +118,22 @@ def resume_order(session, request, names, challenge_type):
         deactivate_pending_authorizations(session, order)
         return None
     challenges = _challenges_of(session, order, challenge_type) if order.get("status") == "pending" else []
+    return _summary(request, names, url, order, challenges, resumed=True)
+
+
+def _summary(request, names, order_url, order, challenges, resumed=False, replaces_dropped=False):
+    """What the first step returns and the second step takes back (JSON-friendly, nothing secret)."""
     return {
         "name": request["name"],
         "csr": request["csr_pem"] if isinstance(request["csr_pem"], str) else request["csr_pem"].decode(),
-        "order_url": url,
+        "order_url": order_url,
         "status": order.get("status"),
         "domains": names,
         "finalize_url": order.get("finalize"),
         "authorizations": order.get("authorizations", []),
         "challenges": challenges,
-        "replaces_dropped": False,
-        "resumed": True,
+        "replaces_dropped": replaces_dropped,
+        "resumed": resumed,
     }
 
 
@@ -176,18 +181,7 @@ def create_order(session, request, challenge_type="http-01"):
         check_token(raw[0].get("token"), source=authz_url)  # before the library parses it
         challb = messages.ChallengeBody.from_json(raw[0])
         challenges.append(ctype.describe(challb, session.jwk, identifier, source=authz_url))
-    return {
-        "name": request["name"],
-        "csr": request["csr_pem"] if isinstance(request["csr_pem"], str) else request["csr_pem"].decode(),
-        "order_url": order_url,
-        "status": order.get("status"),
-        "domains": names,
-        "finalize_url": order.get("finalize"),
-        "authorizations": order.get("authorizations", []),
-        "challenges": challenges,
-        "replaces_dropped": replaces_dropped,
-        "resumed": False,
-    }
+    return _summary(request, names, order_url, order, challenges, replaces_dropped=replaces_dropped)
 
 
 def _challenges_of(session, order, challenge_type):
