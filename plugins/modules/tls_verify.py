@@ -46,7 +46,7 @@ options:
   verify_chain:
     description:
       - Verify the served chain against O(ca_bundle) or the system store. Set V(false) for a CA that browsers do
-        not trust (Let's Encrypt staging): names and the expected serial are still checked, and each result
+        not trust (Let's Encrypt staging); names and the expected serial are still checked, and each result
         says C(chain_verified=false).
     type: bool
     default: true

@@ -252,7 +252,7 @@ def test_recorded_order_is_resumed_instead_of_ordering_again():
         assert resumed["resumed"] is True and resumed["order_url"] == first["order_url"]
         assert [c["token"] for c in resumed["challenges"]] == [c["token"] for c in first["challenges"]]
         # the resumed order is fetched (POST-as-GET), never created again
-        assert not [p for p in fake.order_payloads[1:]], fake.order_payloads
+        assert not fake.order_payloads[1:], fake.order_payloads
         assert fake.count("POST /order") == orders_before + 1
         done = orders.finalize_order(session(fake), dict(item, order_url=resumed["order_url"],
                                                          challenges=resumed["challenges"]),
