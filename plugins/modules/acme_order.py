@@ -35,8 +35,18 @@ options:
   csr_content:
     description: CSR in PEM (single form).
     type: str
+  private_key_path:
+    description:
+      - Private key (on the control node) to make the CSR from, for O(domains), when no CSR is given
+        (single form).
+    type: path
+  private_key_content:
+    description: Private key (PEM) to make the CSR from, for O(domains). Never logged.
+    type: str
   domains:
-    description: Names the CSR must carry; the call fails, naming both lists, when the CSR differs.
+    description:
+      - Names the CSR must carry; the call fails, naming both lists, when the CSR differs.
+      - With O(private_key_path) or O(private_key_content), the names the CSR is made for.
     type: list
     elements: str
   order_url:
@@ -113,6 +123,15 @@ EXAMPLES = r"""
   certfleet.tls.acme_challenge_file:
     webroot: /var/www/html
     challenges: "{{ order.challenges }}"
+
+- name: Order for a key of the operator's (the CSR is made on the control node, the key never leaves)
+  certfleet.tls.acme_order:
+    acme_directory: letsencrypt
+    account_key_content: "{{ vault_acme_account_key }}"
+    private_key_path: /srv/keys/www.example.org.key
+    domains: [www.example.org, example.org]
+  delegate_to: localhost
+  register: order_own_key
 
 - name: Validate and finalize (second step)
   certfleet.tls.acme_order:
@@ -211,8 +230,27 @@ from ansible_collections.certfleet.tls.plugins.module_utils import _glue
 
 try:
     from ansible_collections.certfleet.tls.plugins.module_utils._acme import orders as acme_orders
+    from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
 except ImportError:
-    acme_orders = None
+    acme_orders = tls_keys = None
+
+
+def csr_from_key(module):
+    """A CSR for ``domains`` signed by the operator's key: the key stays where it is, only the CSR is used."""
+    p = module.params
+    if p["private_key_content"]:
+        key_pem = p["private_key_content"].encode()
+    else:
+        try:
+            with open(p["private_key_path"], "rb") as handle:
+                key_pem = handle.read()
+        except (IOError, OSError) as error:
+            module.fail_json(msg="private_key_path %s cannot be read: %s" % (p["private_key_path"], error.strerror))
+    try:
+        domains = tls_keys.normalize_domains(p["domains"], p["challenge_type"])
+        return tls_keys.make_csr(tls_keys.load_private_key(key_pem, what="private key"), domains).decode()
+    except _glue.CertfleetError as error:
+        _glue.fail_from(module, error)
 
 
 def build_items(module):
@@ -230,6 +268,8 @@ def build_items(module):
         return items, False
     if p["csr_content"]:
         csr = p["csr_content"]
+    elif p["private_key_path"] or p["private_key_content"]:
+        csr = csr_from_key(module)
     else:
         try:
             with open(p["csr_path"], "rb") as handle:
@@ -246,6 +286,8 @@ def main():
         name=dict(type="str"),
         csr_path=dict(type="path"),
         csr_content=dict(type="str"),
+        private_key_path=dict(type="path"),
+        private_key_content=dict(type="str", no_log=True),
         domains=dict(type="list", elements="str"),
         order_url=dict(type="str"),
         challenges=dict(type="list", elements="dict"),
@@ -260,8 +302,11 @@ def main():
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=_glue.ACME_MUTUALLY_EXCLUSIVE + [("orders", "csr_path", "csr_content")],
-        required_one_of=_glue.ACME_REQUIRED_ONE_OF + [("orders", "csr_path", "csr_content")],
+        mutually_exclusive=_glue.ACME_MUTUALLY_EXCLUSIVE + [
+            ("orders", "csr_path", "csr_content", "private_key_path", "private_key_content")],
+        required_one_of=_glue.ACME_REQUIRED_ONE_OF + [
+            ("orders", "csr_path", "csr_content", "private_key_path", "private_key_content")],
+        required_by={"private_key_path": "domains", "private_key_content": "domains"},
         supports_check_mode=True,
     )
     _glue.require_libraries(module)

@@ -104,6 +104,12 @@ results:
     domains:
       description: DNS names in the served certificate.
       type: list
+    spki_sha256:
+      description: base64 SHA-256 of the served key's SubjectPublicKeyInfo (the HPKP pin, RFC 7469).
+      type: str
+    tlsa_3_1_1:
+      description: hex data of the DANE TLSA 3 1 1 record that matches the served key (RFC 6698).
+      type: str
 failed_names:
   description: Targets that did not verify.
   returned: always

@@ -5,12 +5,15 @@ import os
 import ssl
 import urllib.request
 
+import pytest
+
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 import rig as rigmod
 from rigtools import BASE
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import orders, revocation
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import ValidationFailed
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys
@@ -108,3 +111,16 @@ def test_flaky_ca_half_the_nonces_rejected_and_alternate_chain(rig):
             assert top.issuer == alternate_root.subject, "the preferred (alternate) chain was not chosen"
     finally:
         rigmod.up(hosts=3, base=BASE)
+
+
+def test_failed_validation_reports_the_problem_per_identifier(fresh_rig):
+    """The challenge is not served: the CA's RFC 7807 problem comes back with the identifier it concerns."""
+    sess = new_session(fresh_rig)
+    csr = keys.make_csr(keys.generate_private_key(), ["host2.test"]).decode()
+    created = orders.create_order(sess, dict(name="host2.test", csr_pem=csr))
+    with pytest.raises(ValidationFailed) as info:  # nothing written to the webroot
+        orders.finalize_order(sess, dict(created, csr_pem=csr), poll=FAST)
+    subproblems = info.value.details["subproblems"]
+    assert [s["identifier"] for s in subproblems] == ["host2.test"]
+    assert subproblems[0]["type"].startswith("urn:ietf:params:acme:error:")
+    assert "host2.test" in info.value.msg and "404" in info.value.msg

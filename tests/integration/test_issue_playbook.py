@@ -1,7 +1,11 @@
 """certfleet.tls.issue on a 3-host rig (2 nginx, 1 Apache): real Pebble, real sshd, real web servers."""
 
 import os
+import signal
 import stat
+import time
+
+import rig as rigmod
 
 from cryptography import x509
 
@@ -73,15 +77,22 @@ def test_check_mode_changes_nothing_and_contacts_no_ca(fresh_rig, pebble_log):
         assert not os.path.exists(os.path.join(host_dir(name), "ssl", "next"))
 
 
-def test_unreachable_ca_fails_clearly_and_keeps_the_old_certificate(fresh_rig):
-    run = run_playbook("certfleet.tls.issue", limit="host1",
-                       extra_vars={"certificate_acme_directory": "https://127.0.0.1:14999/dir",
-                                   "certificate_acme_timeout": 5})
-    assert run.rc != 0
-    assert "cannot reach the CA at https://127.0.0.1:14999/dir" in run.out, run
-    assert os.readlink(os.path.join(host_dir("host1"), "ssl", "live")) == "placeholder"
-    served = served_unverified("127.0.1.1", "host1.test")
-    assert served.issuer == served.subject  # still the self-signed placeholder
+def test_stopped_ca_fails_clearly_within_the_timeout_and_hosts_are_unchanged(fresh_rig):
+    pebble_pid = rigmod.status(base=BASE)["pebble"]["pid"]
+    os.kill(pebble_pid, signal.SIGTERM)
+    try:
+        started = time.monotonic()
+        run = run_playbook("certfleet.tls.issue", limit="host1", extra_vars={"certificate_acme_timeout": 5})
+        elapsed = time.monotonic() - started
+        assert run.rc != 0
+        assert "cannot reach the CA at https://127.0.0.1:14000/dir" in run.out, run
+        assert elapsed < 30, "the ACME step must give up within acme_timeout (5 s), run took %.0f s" % elapsed
+        assert os.readlink(os.path.join(host_dir("host1"), "ssl", "live")) == "placeholder"
+        served = served_unverified("127.0.1.1", "host1.test")
+        assert served.issuer == served.subject  # still the self-signed placeholder
+        assert os.listdir(os.path.join(host_dir("host1"), "webroot", ".well-known", "acme-challenge")) == []
+    finally:
+        rigmod.up(hosts=3, base=BASE)  # restarts Pebble (new root: later tests read it from the rig)
 
 
 def test_ari_enabled_on_a_ca_without_ari_falls_back_to_the_lifetime_fraction(fresh_rig, pebble_log):

@@ -5,6 +5,7 @@ is the real one.
 """
 
 import datetime
+import json
 
 import pytest
 
@@ -301,3 +302,37 @@ def test_second_step_reuses_directory_and_nonces_of_the_first():
         # a directory carried from another CA is not used
         other = AcmeSession(fake.directory_url, ACCOUNT_KEY, carried=dict(carried, directory_url="https://x/dir"))
         assert other.request_count == 1
+
+
+def test_acme_order_module_with_operator_key_and_csr_checks(module_runner, tmp_path):
+    key = keys.generate_private_key()
+    key_file = tmp_path / "www.key"
+    key_file.write_bytes(keys.private_key_to_pem(key))
+    with FakeAcme() as fake:
+        common = dict(acme_directory=fake.directory_url, account_key_content=ACCOUNT_KEY.decode(),
+                      acme_terms_agreed=True, acme_timeout=20)
+        first = module_runner("acme_order", dict(common, private_key_path=str(key_file),
+                                                 domains=["www.example.org", "example.org"]))
+        assert first["changed"] and len(first["challenges"]) == 2, first
+        assert sorted(c["identifier"] for c in first["challenges"]) == ["example.org", "www.example.org"]
+        assert fake.order_payloads[-1]["identifiers"] == [{"type": "dns", "value": "www.example.org"},
+                                                         {"type": "dns", "value": "example.org"}]
+        second = module_runner("acme_order", dict(common, private_key_path=str(key_file),
+                                                  domains=["www.example.org", "example.org"],
+                                                  order_url=first["order_url"], challenges=first["challenges"],
+                                                  account_uri=first["account_uri"],
+                                                  acme_session=first["acme_session"]))
+        # two challenges, one order poll, finalize, download: no directory, nonce or account request
+        assert "BEGIN CERTIFICATE" in second["cert"] and second["acme_requests"] == 5, second
+        assert "PRIVATE KEY" not in json.dumps(first) + json.dumps(second)
+        # an operator CSR whose names differ from domains: refused before any request
+        csr = keys.make_csr(key, ["other.example.org"]).decode()
+        before = len(fake.requests)
+        bad = module_runner("acme_order", dict(common, csr_content=csr, domains=["www.example.org"]))
+        assert bad["failed"] and "names ['other.example.org'] but domains asks for ['www.example.org']" in bad["msg"]
+        assert len(fake.requests) == before
+        wildcard = module_runner("acme_order", dict(common, private_key_path=str(key_file), domains=["*.example.org"]))
+        assert wildcard["failed"] and "wildcard" in wildcard["msg"]
+        check = module_runner("acme_order", dict(common, csr_content=keys.make_csr(key, ["www.example.org"]).decode()),
+                              check_mode=True)
+        assert check["changed"] and check["acme_requests"] == 0 and len(fake.requests) == before

@@ -83,3 +83,10 @@ def test_private_key_load_error_never_shows_content():
                               what="account key")
     assert "SECRETSTUFF" not in info.value.msg
     assert "account key" in info.value.msg
+
+
+def test_tlsa_and_pin_describe_the_same_key():
+    import base64
+    key = keys.generate_private_key()
+    pin = base64.b64decode(keys.spki_sha256(key.public_key())).hex()
+    assert keys.tlsa_3_1_1(key.public_key()) == pin and len(pin) == 64

@@ -56,6 +56,15 @@ def spki_sha256(public_key):
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+def tlsa_3_1_1(public_key):
+    """DANE TLSA "3 1 1" association data (RFC 6698 §2.1: DANE-EE, SubjectPublicKeyInfo, SHA-256), hex.
+
+    It follows the key, not the certificate: a renewal that keeps the key keeps the record valid.
+    """
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
 def normalize_domain(name, challenge_type="http-01"):
     """Lower-case, IDNA-encode and check one DNS name; say which name is wrong and why."""
     if not isinstance(name, str) or not name.strip():

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
 from .._acme.errors import InputError
-from .keys import spki_sha256
+from .keys import spki_sha256, tlsa_3_1_1
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.S)
 
@@ -62,6 +62,7 @@ def certificate_facts(cert):
         "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lifetime_seconds": int((not_after - not_before).total_seconds()),
         "spki_sha256": spki_sha256(cert.public_key()),
+        "tlsa_3_1_1": tlsa_3_1_1(cert.public_key()),
         "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex(),
     }
 
