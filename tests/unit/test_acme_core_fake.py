@@ -315,8 +315,8 @@ def test_acme_order_module_with_operator_key_and_csr_checks(module_runner, tmp_p
                                                  domains=["www.example.org", "example.org"]))
         assert first["changed"] and len(first["challenges"]) == 2, first
         assert sorted(c["identifier"] for c in first["challenges"]) == ["example.org", "www.example.org"]
-        assert fake.order_payloads[-1]["identifiers"] == [{"type": "dns", "value": "www.example.org"},
-                                                         {"type": "dns", "value": "example.org"}]
+        wanted = [{"type": "dns", "value": "www.example.org"}, {"type": "dns", "value": "example.org"}]
+        assert fake.order_payloads[-1]["identifiers"] == wanted
         second = module_runner("acme_order", dict(common, private_key_path=str(key_file),
                                                   domains=["www.example.org", "example.org"],
                                                   order_url=first["order_url"], challenges=first["challenges"],
