@@ -62,6 +62,7 @@ lint: deps
 	$(BIN)/ansible-lint --profile production --offline
 	$(PY) extensions/molecule/check_argument_specs.py
 	$(BIN)/antsibull-changelog lint
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BASE)/build >/dev/null
 
 # ansible-test needs the collection at a real ansible_collections/<ns>/<name> path: copy the tracked tree.
 # ansible-test fetches its pip bootstrap from a host this network cannot reach: put our stand-in in its cache.
