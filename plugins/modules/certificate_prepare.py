@@ -273,13 +273,18 @@ def main():
     if p["stage_privkey"]:
         # Stage the next key: directory 0700, key 0600, written before the CSR so a CSR never
         # points at a missing key.
+        had_key = os.path.exists(os.path.join(cdir, "next", "privkey.pem"))
         if not module.check_mode:
             ensure_dir(os.path.join(cdir, "next"), 0o700)
+            os.chmod(os.path.join(cdir, "next"), 0o700)  # also when an older run left it wider
             atomic_write(os.path.join(cdir, "next", "privkey.pem"), p["stage_privkey"], 0o600)
             atomic_write(os.path.join(cdir, "next", "request.csr"), p["stage_csr"] or "", 0o644)
             if os.path.exists(os.path.join(cdir, "next", "order.json")):
                 os.unlink(os.path.join(cdir, "next", "order.json"))  # belonged to the previous key
         result["changed"] = True
+        if module._diff:  # the key itself never goes into a diff
+            result["diff"] = {"before": "next/privkey.pem: %s\n" % ("a previous key" if had_key else "absent"),
+                              "after": "next/privkey.pem: a new key (content not shown), next/request.csr\n"}
         staged_csr = (p["stage_csr"] or "").encode()
     if staged_csr and os.path.exists(os.path.join(cdir, "next", "privkey.pem")) or p["stage_privkey"]:
         result["staged_csr"] = staged_csr.decode("ascii", "replace") if staged_csr else None
