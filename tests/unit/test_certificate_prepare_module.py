@@ -44,5 +44,7 @@ def test_probe_written_then_removed_and_hostile_probe_refused(module_runner, tmp
     assert probe.read_text() == "hello" and stat.S_IMODE(probe.stat().st_mode) == 0o644
     run(module_runner, probe_state="absent", **args)
     assert not probe.exists()
-    bad = run(module_runner, **dict(args, probe_token="../../x"))
+    hostile = dict(args)
+    hostile["probe_token"] = "../../x"
+    bad = run(module_runner, **hostile)
     assert bad["failed"] and "not base64url" in bad["msg"] and not (tmp_path / "x").exists()
