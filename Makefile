@@ -18,6 +18,9 @@ export PATH := $(BIN):$(PATH)
 .PHONY: deps link rig-up rig-down demo test unit integration molecule lint sanity bench clean
 
 $(VENV)/.deps: requirements.txt
+	@# Debian's python3 has no ensurepip (so no venv) without python3-venv
+	python3 -c 'import ensurepip' 2>/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
