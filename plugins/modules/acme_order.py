@@ -23,6 +23,8 @@ description:
   - Transient failures (badNonce, connection errors, 5xx, 429 with C(Retry-After)) are retried within
     O(acme_timeout); every CA error is reported with its RFC 7807 problem type, detail and subproblems.
   - Check mode never contacts the CA; it checks the CSRs and reports what would be ordered.
+  - C(changed) says whether the CA's state changed. Resuming a recorded order, or downloading the certificate
+    of an order finalized earlier, is not a change; placing an order, answering a challenge or finalizing is.
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -163,6 +165,9 @@ orders:
       type: list
     resumed:
       description: Whether the first step resumed an earlier order instead of placing a new one.
+      type: bool
+    changed:
+      description: Whether this order changed anything at the CA.
       type: bool
     cert:
       description: Leaf certificate PEM (second step).
@@ -338,7 +343,8 @@ def main():
     except _glue.CertfleetError as error:
         _glue.fail_from(module, error, acme_requests=session.request_count if session else 0)
     failed_names = [r["name"] for r in results if r.get("failed")]
-    out = dict(changed=True, orders=results, failed_names=failed_names, account_uri=session.account_uri,
+    changed = any(r.get("changed", True) for r in results if not r.get("failed"))
+    out = dict(changed=changed, orders=results, failed_names=failed_names, account_uri=session.account_uri,
                acme_requests=session.request_count, acme_session=session.carry())
     if single:
         out.update({k: v for k, v in results[0].items() if k not in ("failed",)})

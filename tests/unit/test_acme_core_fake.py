@@ -336,3 +336,19 @@ def test_acme_order_module_with_operator_key_and_csr_checks(module_runner, tmp_p
         check = module_runner("acme_order", dict(common, csr_content=keys.make_csr(key, ["www.example.org"]).decode()),
                               check_mode=True)
         assert check["changed"] and check["acme_requests"] == 0 and len(fake.requests) == before
+
+
+def test_changed_reports_what_changed_at_the_ca():
+    with FakeAcme() as fake:
+        item = request()
+        created = orders.create_order(session(fake), item)
+        assert created["changed"] is True
+        poll = orders.PollPolicy(first=0, sleep=lambda s: None)
+        done = orders.finalize_order(session(fake), dict(item, order_url=created["order_url"],
+                                                         challenges=created["challenges"]), poll=poll)
+        assert done["changed"] is True
+        # a second call on the same, already valid order only downloads: nothing changed at the CA
+        again = orders.finalize_order(session(fake), dict(item, order_url=created["order_url"]), poll=poll)
+        assert again["changed"] is False and again["cert"] == done["cert"]
+        resumed = orders.create_order(session(fake), dict(item, resume_order_url=created["order_url"]))
+        assert resumed["resumed"] and resumed["changed"] is False

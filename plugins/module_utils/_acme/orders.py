@@ -134,6 +134,7 @@ def _summary(request, names, order_url, order, challenges, resumed=False, replac
         "challenges": challenges,
         "replaces_dropped": replaces_dropped,
         "resumed": resumed,
+        "changed": not resumed,  # resuming creates nothing at the CA
     }
 
 
@@ -252,7 +253,10 @@ def finalize_order(session, request, challenge_type="http-01", poll=None, prefer
             finalized = True
             continue
         if status == "valid" and order.get("certificate"):
-            return _download(session, request["name"], order_url, order["certificate"], preferred_chain)
+            result = _download(session, request["name"], order_url, order["certificate"], preferred_chain)
+            # Only a download of an order finalized earlier changes nothing at the CA.
+            result["changed"] = bool(challenges) or finalized
+            return result
         if status == "ready":
             order = None  # finalize answered "ready" again: poll until processing/valid
 
