@@ -10,7 +10,7 @@ short_description: One line per host from a tls_verify result
 version_added: 0.1.0
 description:
   - Turns one entry of M(certfleet.tls.tls_verify)'s RV(certfleet.tls.tls_verify#module:results) into
-    C(host domain serial=… not_after=… issuer=… tls=verified|FAILED (why)).
+    C(host domain serial=… not_after=… issuer=… tls=verified|FAILED (why) ct_scts=N ocsp=URL|none).
 options:
   _input:
     description: One tls_verify result entry.
@@ -40,9 +40,11 @@ def served_summary(entry):
         status = "names and serial verified, chain not (staging CA, not trusted by browsers)"
     else:
         status = "verified"
-    return "%s %s serial=%s not_after=%s issuer=%s tls=%s" % (
+    # Say what the web PKI offers for this certificate today rather than "stapling off" or "no CT".
+    ocsp = ",".join(entry.get("ocsp_responders") or []) or "none (the issuer runs no OCSP responder)"
+    return "%s %s serial=%s not_after=%s issuer=%s tls=%s ct_scts=%d ocsp=%s" % (
         entry.get("name"), entry.get("server_name"), entry.get("serial"), entry.get("not_after"),
-        entry.get("issuer"), status)
+        entry.get("issuer"), status, len(entry.get("scts") or []), ocsp)
 
 
 class FilterModule:

@@ -110,6 +110,14 @@ results:
     tlsa_3_1_1:
       description: hex data of the DANE TLSA 3 1 1 record that matches the served key (RFC 6698).
       type: str
+    scts:
+      description: Certificate Transparency SCTs embedded in the served certificate (log_id, timestamp).
+      type: list
+    ocsp_responders:
+      description:
+        - OCSP responder URLs of the served certificate. Empty when the issuer runs none (Let's Encrypt since
+          2025), in which case there is nothing to staple.
+      type: list
 failed_names:
   description: Targets that did not verify.
   returned: always

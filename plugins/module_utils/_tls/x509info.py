@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
     from cryptography.exceptions import InvalidSignature
     HAS_CRYPTOGRAPHY = True
 except ImportError:  # pragma: no cover
@@ -54,6 +55,8 @@ def certificate_facts(cert):
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
     return {
+        "ocsp_responders": ocsp_responders(cert),
+        "scts": embedded_scts(cert),
         "serial": "%x" % cert.serial_number,
         "subject": _cn(cert.subject),
         "issuer": _cn(cert.issuer),
@@ -65,6 +68,27 @@ def certificate_facts(cert):
         "tlsa_3_1_1": tlsa_3_1_1(cert.public_key()),
         "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex(),
     }
+
+
+def ocsp_responders(cert):
+    """OCSP URLs from Authority Information Access. Empty for Let's Encrypt since 2025 (it ended OCSP):
+    such a certificate has nothing to staple, and a report should say so rather than show stapling "off"."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return []
+    return [d.access_location.value for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP]
+
+
+def embedded_scts(cert):
+    """Certificate Transparency SCTs embedded by the CA (RFC 6962 §3.3): log id and time of each."""
+    try:
+        scts = cert.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [{"log_id": base64.b64encode(sct.log_id).decode("ascii"),
+             "timestamp": sct.timestamp.replace(tzinfo=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for sct in scts]
 
 
 def renewal_due(cert, domains, now=None, renew_at_fraction=1.0 / 3, renew_before_days=None):
