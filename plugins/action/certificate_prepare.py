@@ -104,7 +104,9 @@ class ActionModule(ActionBase):
             domains = tls_keys.normalize_domains(args["domains"])
         except CertfleetError as error:
             raise AnsibleActionFail("domains: %s" % error.msg)
-        name = args["name"] or domains[0]
+        # The default name is the whole set of names: two hosts whose lists merely start alike must not
+        # share one order (the order step keeps one request per name).
+        name = args["name"] or ",".join(domains)
         if not 0 < args["renew_at_fraction"] < 1:
             raise AnsibleActionFail("renew_at_fraction must be between 0 and 1, got %s" % args["renew_at_fraction"])
         host_args = dict(domains=domains, certificate_dir=args["certificate_dir"])

@@ -53,7 +53,7 @@ def fleet_targets(hosts, hostvars, all_domains=False):
         for domain in (domains if all_domains else domains[:1]):
             targets.append({
                 "name": host,
-                "certificate": host_vars.get("certificate_name") or domains[0],
+                "certificate": host_vars.get("certificate_name") or ",".join(domains),
                 "address": host_vars.get("certificate_address") or host_vars.get("ansible_host") or host,
                 "server_name": domain,
                 "port": int(host_vars.get("certificate_verify_port") or 443),

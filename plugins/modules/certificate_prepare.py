@@ -38,7 +38,9 @@ options:
     elements: str
     required: true
   name:
-    description: Name of the certificate (groups hosts serving the same certificate). Defaults to the first domain.
+    description:
+      - Name of the certificate. Hosts with the same name share one order and one certificate, so a name must
+        always go with the same O(domains). Defaults to the domains joined by commas.
     type: str
   certificate_dir:
     description: Directory with C(live), C(releases/) and C(next/) on the managed host.
