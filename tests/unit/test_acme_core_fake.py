@@ -352,3 +352,13 @@ def test_changed_reports_what_changed_at_the_ca():
         assert again["changed"] is False and again["cert"] == done["cert"]
         resumed = orders.create_order(session(fake), dict(item, resume_order_url=created["order_url"]))
         assert resumed["resumed"] and resumed["changed"] is False
+
+
+def test_an_unexpected_error_fails_only_its_own_item():
+    def handle(item):
+        if item["name"] == "bad":
+            raise KeyError("certificate")
+        return {"name": item["name"]}
+    results = orders.run_batch(handle, [{"name": "good"}, {"name": "bad"}])
+    assert results[0] == {"name": "good"}
+    assert results[1]["failed"] and "unexpected KeyError while handling bad" in results[1]["msg"]

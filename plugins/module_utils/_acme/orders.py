@@ -291,6 +291,11 @@ def run_batch(func, items, workers=8):
             result = {"name": item.get("name"), "failed": True, "msg": error.msg}
             result.update(error.to_result())
             return result
+        except Exception as error:  # pylint: disable=broad-except
+            # Anything else (a CA answer the library cannot parse, say) still fails only this item, with a
+            # message that names it, rather than a traceback that hides the other orders' results.
+            msg = "unexpected %s while handling %s: %s" % (type(error).__name__, item.get("name"), str(error)[:300])
+            return {"name": item.get("name"), "failed": True, "msg": msg}
     if len(items) <= 1:
         return [guarded(item) for item in items]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:

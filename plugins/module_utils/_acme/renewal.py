@@ -45,11 +45,15 @@ def _parse_time(value):
 
 def fetch_renewal_info(session, cert):
     """GET <renewalInfo>/<cert id> (unauthenticated). Returns dict(start, end, retry_after, explanation_url)."""
-    base = session.directory_json.get("renewalInfo")
+    return _fetch_renewal_info(session.net, session.directory_json, cert)
+
+
+def _fetch_renewal_info(net, directory_json, cert):
+    base = directory_json.get("renewalInfo")
     if not base:
         return None
     url = base.rstrip("/") + "/" + ari_cert_id(cert)
-    response = session.net.get(url, content_type="application/json")
+    response = net.get(url, content_type="application/json")
     body = response.json()
     window = body.get("suggestedWindow") or {}
     try:
@@ -88,9 +92,4 @@ def anonymous_renewal_info(directory_url, cert, ca_bundle=None, timeout=20):
     step on each host's deployed certificate. Returns None when the CA offers no ARI."""
     from .network import ResilientNetwork, RetryPolicy  # local import: keeps this module light for tests
     net = ResilientNetwork(None, None, verify_ssl=ca_bundle or True, policy=RetryPolicy(timeout=timeout, attempts=3))
-    directory = net.get(directory_url).json()
-
-    class _Dir:  # the minimum fetch_renewal_info needs
-        directory_json = directory
-    _Dir.net = net
-    return fetch_renewal_info(_Dir, cert)
+    return _fetch_renewal_info(net, net.get(directory_url).json(), cert)
