@@ -49,15 +49,25 @@ def require_libraries(module):
                          exception=IMPORT_ERROR)
 
 
-def read_account_key(module):
+def read_input(module, path_option, content_option):
+    """Bytes of a <thing>_content option, or of the file named by <thing>_path; None when neither is set.
+
+    The error names the option and the path, never the content (which may be a key).
+    """
     params = module.params
-    if params["account_key_content"]:
-        return params["account_key_content"].encode()
+    if params[content_option]:
+        return params[content_option].encode()
+    if not params[path_option]:
+        return None
     try:
-        with open(params["account_key_path"], "rb") as handle:
+        with open(params[path_option], "rb") as handle:
             return handle.read()
     except (IOError, OSError) as error:
-        module.fail_json(msg="account_key_path %s cannot be read: %s" % (params["account_key_path"], error.strerror))
+        module.fail_json(msg="%s %s cannot be read: %s" % (path_option, params[path_option], error.strerror))
+
+
+def read_account_key(module):
+    return read_input(module, "account_key_path", "account_key_content")
 
 
 def open_session(module, account=True):
@@ -84,4 +94,5 @@ def fail_from(module, error, **extra):
     module.fail_json(msg=getattr(error, "msg", str(error)), **result)
 
 
-__all__ = ["CertfleetError", "InputError", "acme_argument_spec", "open_session", "fail_from", "require_libraries"]
+__all__ = ["CertfleetError", "InputError", "acme_argument_spec", "open_session", "fail_from", "require_libraries",
+           "read_input"]

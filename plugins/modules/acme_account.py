@@ -157,16 +157,7 @@ except ImportError:
 
 
 def read_new_account_key(module):
-    p = module.params
-    if p["new_account_key_content"]:
-        return p["new_account_key_content"].encode()
-    if not p["new_account_key_path"]:
-        return None
-    try:
-        with open(p["new_account_key_path"], "rb") as handle:
-            return handle.read()
-    except (IOError, OSError) as error:
-        module.fail_json(msg="new_account_key_path %s cannot be read: %s" % (p["new_account_key_path"], error.strerror))
+    return _glue.read_input(module, "new_account_key_path", "new_account_key_content")
 
 
 def check_expected_uri(module, session, uri):

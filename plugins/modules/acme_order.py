@@ -243,14 +243,7 @@ except ImportError:
 def csr_from_key(module):
     """A CSR for ``domains`` signed by the operator's key: the key stays where it is, only the CSR is used."""
     p = module.params
-    if p["private_key_content"]:
-        key_pem = p["private_key_content"].encode()
-    else:
-        try:
-            with open(p["private_key_path"], "rb") as handle:
-                key_pem = handle.read()
-        except (IOError, OSError) as error:
-            module.fail_json(msg="private_key_path %s cannot be read: %s" % (p["private_key_path"], error.strerror))
+    key_pem = _glue.read_input(module, "private_key_path", "private_key_content")
     try:
         domains = tls_keys.normalize_domains(p["domains"], p["challenge_type"])
         return tls_keys.make_csr(tls_keys.load_private_key(key_pem, what="private key"), domains).decode()
@@ -271,16 +264,10 @@ def build_items(module):
                               challenges=item.get("challenges"), replaces=item.get("replaces"),
                               profile=p["profile"]))
         return items, False
-    if p["csr_content"]:
-        csr = p["csr_content"]
-    elif p["private_key_path"] or p["private_key_content"]:
+    if p["private_key_path"] or p["private_key_content"]:
         csr = csr_from_key(module)
     else:
-        try:
-            with open(p["csr_path"], "rb") as handle:
-                csr = handle.read().decode("ascii", "replace")
-        except (IOError, OSError) as error:
-            module.fail_json(msg="csr_path %s cannot be read: %s" % (p["csr_path"], error.strerror))
+        csr = _glue.read_input(module, "csr_path", "csr_content").decode("ascii", "replace")
     return [dict(name=p["name"] or "certificate", csr_pem=csr, domains=p["domains"], order_url=p["order_url"],
                  challenges=p["challenges"], replaces=p["replaces"], profile=p["profile"])], True
 

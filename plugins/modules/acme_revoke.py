@@ -86,16 +86,6 @@ except ImportError:
     revocation = None
 
 
-def read(module, path_option, content_option, what):
-    if module.params[content_option]:
-        return module.params[content_option].encode()
-    try:
-        with open(module.params[path_option], "rb") as handle:
-            return handle.read()
-    except (IOError, OSError) as error:
-        module.fail_json(msg="%s %s cannot be read: %s" % (path_option, module.params[path_option], error.strerror))
-
-
 def main():
     argument_spec = _glue.acme_argument_spec()
     argument_spec.update(
@@ -117,7 +107,7 @@ def main():
     )
     _glue.require_libraries(module)
     p = module.params
-    cert_pem = read(module, "certificate_path", "certificate_content", "certificate")
+    cert_pem = _glue.read_input(module, "certificate_path", "certificate_content")
     try:
         serial = certificate_facts(load_certificate(cert_pem))["serial"]
         code = revocation.reason_code(p["reason"])
@@ -131,7 +121,7 @@ def main():
     try:
         if p["private_key_path"] or p["private_key_content"]:
             # Signed by the certificate's key: no account, the JWS carries that key (RFC 8555 §7.6).
-            key_pem = read(module, "private_key_path", "private_key_content", "private key")
+            key_pem = _glue.read_input(module, "private_key_path", "private_key_content")
             session = AcmeSession(p["acme_directory"], key_pem, ca_bundle=p["acme_ca_bundle"],
                                   policy=RetryPolicy(attempts=p["acme_retries"], timeout=p["acme_timeout"]))
         else:
