@@ -24,7 +24,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import renewal
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory import resolve_directory
-from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
 from ansible_collections.certfleet.tls.plugins.modules.certificate_prepare import ARGUMENT_SPEC, INTERNAL_OPTIONS

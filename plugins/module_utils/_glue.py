@@ -10,7 +10,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 
 try:
-    from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import CertfleetError, InputError
+    from ansible_collections.certfleet.tls.plugins.module_utils.errors import CertfleetError, InputError
     from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy
     from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
     import acme  # noqa: F401  pylint: disable=unused-import

@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 import rig as rigmod
 from rigtools import BASE
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import orders, revocation
-from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import ValidationFailed
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import ValidationFailed
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys

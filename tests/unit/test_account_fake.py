@@ -13,7 +13,7 @@ import pytest
 
 from fakeacme import FakeAcme, jwk_thumbprint
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import account, orders
-from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import AcmeProblem, InputError
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import AcmeProblem, InputError
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys

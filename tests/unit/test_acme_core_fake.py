@@ -12,7 +12,7 @@ import pytest
 from certutil import make_ca, make_leaf
 from fakeacme import FakeAcme
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import orders, renewal
-from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import (
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import (
     AcmeProblem, AcmeUnavailable, InputError)
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy, parse_retry_after
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.certfleet.tls.plugins.module_utils._acme.errors import InputError
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import InputError
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys
 
 

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - reported by the glue with the missing 
     HAS_ACME = False
 
 from .._tls.keys import load_private_key
-from .errors import AcmeProblem, InputError
+from ..errors import AcmeProblem, InputError
 from .session import account_jwk
 
 ACME_ERROR = "urn:ietf:params:acme:error:"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import AcmeProblem
+from ..errors import AcmeProblem
 
 # RFC 8555 §8.1: a token is base64url without padding. Anything else could walk out of the webroot.
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")

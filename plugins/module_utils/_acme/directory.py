@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .errors import InputError
+from ..errors import InputError
 
 # Known public RFC 8555 CAs. The staging/test endpoints come first on purpose.
 DIRECTORY_ALIASES = {

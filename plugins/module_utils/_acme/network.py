@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - reported by the glue with the missing 
     HAS_ACME = False
     _Base = object
 
-from .errors import AcmeProblem, AcmeTimeout, AcmeUnavailable
+from ..errors import AcmeProblem, AcmeTimeout, AcmeUnavailable
 
 TRANSIENT_PROBLEMS = ("badNonce", "rateLimited", "serverInternal")
 

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover
 from .._tls.keys import check_csr_matches, csr_domains, normalize_domains
 from .._tls.x509info import certificate_facts, choose_chain, load_certificate, split_pem_chain
 from .challenges import check_token, get_challenge_type
-from .errors import AcmeProblem, AcmeTimeout, CertfleetError, InputError, ValidationFailed
+from ..errors import AcmeProblem, AcmeTimeout, CertfleetError, InputError, ValidationFailed
 
 if HAS_ACME:
     class NewOrderBody(jose.JSONObjectWithFields):

@@ -15,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
-from .errors import AcmeProblem, InputError
+from ..errors import AcmeProblem, InputError
 from .network import parse_retry_after
 
 UTC = datetime.timezone.utc

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .._tls.x509info import load_certificate
-from .errors import AcmeProblem, InputError
+from ..errors import AcmeProblem, InputError
 
 # RFC 5280 §5.3.1 reason codes that ACME CAs accept.
 REASONS = {

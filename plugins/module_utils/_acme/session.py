@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 
 from .._tls.keys import load_private_key
 from .directory import resolve_directory
-from .errors import AcmeProblem, InputError
+from ..errors import AcmeProblem, InputError
 from .network import ResilientNetwork, RetryPolicy
 
 

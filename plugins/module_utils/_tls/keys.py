@@ -18,7 +18,7 @@ try:
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
-from .._acme.errors import InputError
+from ..errors import InputError
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

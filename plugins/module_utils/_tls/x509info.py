@@ -18,7 +18,7 @@ try:
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
-from .._acme.errors import InputError
+from ..errors import InputError
 from .keys import spki_sha256, tlsa_3_1_1
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.S)

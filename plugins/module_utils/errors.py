@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: certfleet.tls developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One exception tree for the ACME core. No Ansible import: the glue turns these into fail_json."""
+"""One exception tree for the core (_acme and _tls both import it; neither imports the other for it). No Ansible import: the glue turns these into fail_json."""
 
 from __future__ import annotations
 
