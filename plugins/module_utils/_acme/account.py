@@ -79,8 +79,8 @@ def find_account(session, key_pem=None):
         jwk, alg = key_for(key_pem, what="new account key")
     with _signing_with(session, jwk, alg):  # newAccount is signed with jwk, never kid (§6.2)
         try:
-            response = session.client._post(session.directory["newAccount"],
-                                            messages.NewRegistration(only_return_existing=True))
+            response = session.post(session.directory["newAccount"],
+                                    messages.NewRegistration(only_return_existing=True))
         except AcmeProblem as problem:
             if _is_problem(problem, "accountDoesNotExist"):
                 return None
@@ -118,13 +118,13 @@ def account_info(session):
     uri = _require_account(session)
     try:
         try:
-            response = session.client._post(uri, None)
+            response = session.post(uri, None)
         except AcmeProblem as problem:
             # CAs from before POST-as-GET (draft 15) answer malformed: an empty update reads the account
             # just the same (RFC 8555 §7.3.2).
             if not _is_problem(problem, "malformed"):
                 raise
-            response = session.client._post(uri, messages.UpdateRegistration())
+            response = session.post(uri, messages.UpdateRegistration())
     except AcmeProblem as problem:
         if _says_deactivated(problem):
             return dict(uri=uri, status="deactivated", contact=[], orders=None)
@@ -156,7 +156,7 @@ def rollover_account_key(session, new_key_pem):
                          sort_keys=True).encode()
     inner = acme_jws.JWS.sign(payload, key=new_jwk, alg=new_alg, nonce=None, url=url)
     try:
-        session.client._post(url, inner)
+        session.post(url, inner)
     except AcmeProblem as problem:
         if problem.status != 409:
             problem.msg = "the CA refused the account key change of %s: %s" % (account_uri, problem.msg)
@@ -193,7 +193,7 @@ def deactivate_account(session):
     """
     uri = _require_account(session)
     try:
-        response = session.client._post(uri, messages.UpdateRegistration(status="deactivated"))
+        response = session.post(uri, messages.UpdateRegistration(status="deactivated"))
     except AcmeProblem as problem:
         if _says_deactivated(problem):
             return False

@@ -19,16 +19,14 @@ import time
 
 try:
     import requests
-    from acme import client as acme_client
     from acme import errors as acme_errors
     from acme import messages
     HAS_ACME = True
-    _Base = acme_client.ClientNetwork
 except ImportError:  # pragma: no cover - reported by the glue with the missing library's name
     HAS_ACME = False
-    _Base = object
 
 from ..errors import AcmeProblem, AcmeTimeout, AcmeUnavailable
+from .acme_internals import LibraryNetwork
 
 TRANSIENT_PROBLEMS = ("badNonce", "rateLimited", "serverInternal")
 
@@ -95,8 +93,8 @@ def problem_from_error(error, url=None, status=None):
                        status=status, url=url)
 
 
-class ResilientNetwork(_Base):
-    """``acme.client.ClientNetwork`` with our retry policy and a per-call request count."""
+class ResilientNetwork(LibraryNetwork):
+    """The library's network (through acme_internals) with our retry policy and a per-call request count."""
 
     def __init__(self, key, alg, verify_ssl=True, policy=None, user_agent="certfleet.tls"):
         policy = policy or RetryPolicy()
@@ -105,93 +103,106 @@ class ResilientNetwork(_Base):
         self.policy = policy
         self.request_count = 0
         self.requests_by_method = {}
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._nonce_ready = threading.Condition()
-        self._posts_in_flight = 0
+        self.count_lock = threading.Lock()
+        self.per_thread = threading.local()
+        self.nonce_ready = threading.Condition()
+        self.posts_in_flight = 0
         # Orders run in threads: let them share connections instead of re-handshaking.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
     # -- counting and per-request timeout ---------------------------------------------------
-    def _send_request(self, method, url, *args, **kwargs):
+    def send_request(self, method, url, *args, **kwargs):
         remaining = self.policy.remaining()
         if remaining <= 0:
             raise AcmeTimeout("no final answer from the CA within %.0f s (acme_timeout); last URL %s"
                               % (self.policy.timeout, url), url=url)
         kwargs["timeout"] = min(self.policy.request_timeout, max(remaining, 0.5))
-        with self._lock:
+        with self.count_lock:
             self.request_count += 1
             self.requests_by_method[method] = self.requests_by_method.get(method, 0) + 1
-        response = super()._send_request(method, url, *args, **kwargs)
-        self._local.last_response = response
+        response = super().send_request(method, url, *args, **kwargs)
+        self.per_thread.last_response = response
         return response
 
     # -- nonces: every answer carries the next one (RFC 8555 §6.5) ----------------------------
-    def _get_nonce(self, url, new_nonce_url, wait=0.5):
+    def take_nonce(self, url, new_nonce_url, wait=0.5):
         """Prefer a nonce recycled from an answer in flight over a HEAD to newNonce.
 
         Threads of a batch start together with an empty pool; without this each would HEAD newNonce.
         Waiting briefly for an answer already on its way costs less than one more request.
         """
-        with self._nonce_ready:
+        with self.nonce_ready:
             give_up = time.monotonic() + wait
-            while not self._nonces and self._posts_in_flight and time.monotonic() < give_up:
-                self._nonce_ready.wait(timeout=max(0.0, give_up - time.monotonic()))
+            while not self.nonce_pool and self.posts_in_flight and time.monotonic() < give_up:
+                self.nonce_ready.wait(timeout=max(0.0, give_up - time.monotonic()))
             # Counted from the moment a nonce is handed out: signing takes time, and a thread that
             # holds a nonce will bring a fresh one back with its answer.
-            self._posts_in_flight += 1
-            if self._nonces:
-                return self._nonces.pop()
+            self.posts_in_flight += 1
+            if self.nonce_pool:
+                return self.nonce_pool.pop()
         try:
-            return super()._get_nonce(url, new_nonce_url)
+            return super().take_nonce(url, new_nonce_url)
         except BaseException:
-            with self._nonce_ready:
-                self._posts_in_flight -= 1
+            with self.nonce_ready:
+                self.posts_in_flight -= 1
             raise
 
-    def _add_nonce(self, response):
-        with self._nonce_ready:
-            super()._add_nonce(response)
-            self._nonce_ready.notify()
+    def store_nonce(self, response):
+        with self.nonce_ready:
+            super().store_nonce(response)
+            self.nonce_ready.notify()
+
+    def add_nonces(self, nonces):
+        """Nonces handed over by an earlier call of the same run (decoded bytes)."""
+        with self.nonce_ready:
+            self.nonce_pool.update(nonces)
+            self.nonce_ready.notify_all()
+
+    def take_all_nonces(self):
+        """Empty the pool and return what it held: nonces handed to the next call are never used twice."""
+        with self.nonce_ready:
+            nonces = list(self.nonce_pool)
+            self.nonce_pool.clear()
+        return nonces
 
     # -- RFC 8555 §6.5: an error response carries a fresh nonce; keep it for the retry ---------
-    def _post_once(self, url, obj, content_type=None, **kwargs):
+    def post_once(self, url, obj, content_type=None, **kwargs):
         content_type = content_type or self.JOSE_CONTENT_TYPE
         new_nonce_url = kwargs.pop("new_nonce_url", None)
-        nonce = self._get_nonce(url, new_nonce_url)
+        nonce = self.take_nonce(url, new_nonce_url)
         try:
-            data = self._wrap_in_jws(obj, nonce, url)
+            data = self.sign(obj, nonce, url)
             kwargs.setdefault("headers", {"Content-Type": content_type})
-            response = self._send_request("POST", url, data=data, **kwargs)
+            response = self.send_request("POST", url, data=data, **kwargs)
         finally:
-            with self._nonce_ready:
-                self._posts_in_flight -= 1
+            with self.nonce_ready:
+                self.posts_in_flight -= 1
         try:
-            self._add_nonce(response)
+            self.store_nonce(response)
         except acme_errors.MissingNonce:
             pass  # the next POST fetches one from newNonce
         except acme_errors.BadNonce:
             pass
-        return self._check_response(response, content_type=content_type)
+        return self.check_response(response, content_type=content_type)
 
     def get(self, url, content_type=None, **kwargs):
         content_type = content_type or self.JSON_CONTENT_TYPE
         parent = super()
-        return self._with_retries(lambda: parent.get(url, content_type=content_type, **kwargs), url)
+        return self.with_retries(lambda: parent.get(url, content_type=content_type, **kwargs), url)
 
     def post(self, *args, **kwargs):
         url = args[0] if args else kwargs.get("url")
-        return self._with_retries(lambda: self._post_once(*args, **kwargs), url)
+        return self.with_retries(lambda: self.post_once(*args, **kwargs), url)
 
-    def _retry_after(self):
-        response = getattr(self._local, "last_response", None)
+    def retry_after_seconds(self):
+        response = getattr(self.per_thread, "last_response", None)
         if response is None:
             return None
         return parse_retry_after(response.headers.get("Retry-After"))
 
-    def _with_retries(self, call, url):
+    def with_retries(self, call, url):
         policy = self.policy
         last = None
         attempt = bad_nonces = 0
@@ -200,7 +211,7 @@ class ResilientNetwork(_Base):
             try:
                 return call()
             except messages.Error as error:
-                status = getattr(getattr(self._local, "last_response", None), "status_code", None)
+                status = getattr(getattr(self.per_thread, "last_response", None), "status_code", None)
                 if error.code not in TRANSIENT_PROBLEMS and not (status and status >= 500):
                     raise problem_from_error(error, url, status)
                 last = problem_from_error(error, url, status)
@@ -208,12 +219,12 @@ class ResilientNetwork(_Base):
                     bad_nonces += 1
                     attempt -= 1
                 else:
-                    wait = self._retry_after()
+                    wait = self.retry_after_seconds()
                     wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
             except acme_errors.ConflictError:
                 # The library turns every 409 into ConflictError and drops the problem document
                 # (for example RFC 9773 alreadyReplaced): read it back from the response.
-                response = getattr(self._local, "last_response", None)
+                response = getattr(self.per_thread, "last_response", None)
                 try:
                     body = response.json()
                 except (ValueError, AttributeError):
@@ -221,14 +232,14 @@ class ResilientNetwork(_Base):
                 raise AcmeProblem("ACME problem %s from %s: %s" % (body.get("type"), url, body.get("detail")),
                                   problem_type=body.get("type"), detail=body.get("detail"), status=409, url=url)
             except acme_errors.ClientError as error:  # non-JSON error body (HTML 502 page, empty 503)
-                response = getattr(self._local, "last_response", None)
+                response = getattr(self.per_thread, "last_response", None)
                 status = getattr(response, "status_code", None)
                 if not status or (status < 500 and status != 429):
                     raise AcmeUnavailable("unexpected answer from %s: HTTP %s %s"
                                           % (url, status, _short(response)), url=url, status=status)
                 last = AcmeUnavailable("HTTP %s from %s: %s" % (status, url, _short(response)),
                                        url=url, status=status)
-                wait = self._retry_after()
+                wait = self.retry_after_seconds()
                 wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
                 last = AcmeUnavailable("cannot reach the CA at %s: %s" % (url, _reason(error)), url=url)

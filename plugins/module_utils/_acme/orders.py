@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 try:
     import josepy as jose
+    import requests
     from acme import messages
     from cryptography import x509
     HAS_ACME = True
@@ -72,7 +73,17 @@ def prepare_request(name, csr_pem, domains=None, challenge_type="http-01"):
 
 
 def _post(session, url, obj=None):
-    return session.client._post(url, obj)  # signed POST (POST-as-GET when obj is None), with our retries
+    return session.post(url, obj)  # signed POST (POST-as-GET when obj is None), with our retries
+
+
+def link_urls(response, relation):
+    """Every Link URL of ``relation`` (RFC 8288); ``response.links`` would keep only one per relation, and an
+    ACME CA may announce several alternate chains (RFC 8555 §7.4.2)."""
+    header = response.headers.get("Link")
+    if not header:
+        return []
+    return [link["url"] for link in requests.utils.parse_header_links(header)
+            if link.get("rel") == relation and link.get("url")]
 
 
 def check_profile(session, profile):
@@ -266,7 +277,7 @@ def _download(session, name, order_url, certificate_url, preferred_chain):
     fullchains = [response.text]
     if preferred_chain:
         # RFC 8555 §7.4.2: alternate chains are announced with Link: rel="alternate".
-        for url in session.client._get_links(response, "alternate"):
+        for url in link_urls(response, "alternate"):
             fullchains.append(_post(session, url).text)
     fullchain = choose_chain(fullchains, preferred_chain)
     blocks = split_pem_chain(fullchain)

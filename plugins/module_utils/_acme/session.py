@@ -53,7 +53,7 @@ class AcmeSession:
             # starts without a directory fetch or a newNonce request. A stale nonce only costs a badNonce
             # answer, which brings a fresh one (RFC 8555 §6.5).
             self.directory_json = carried["directory"]
-            self.net._nonces.update(jose.b64.b64decode(n) for n in carried.get("nonces") or [])
+            self.net.add_nonces(jose.b64.b64decode(n) for n in carried.get("nonces") or [])
         else:
             self.directory_json = self.net.get(self.directory_url).json()
         # from_json rewrites the dict it is given (meta becomes an object): give it a copy.
@@ -63,9 +63,15 @@ class AcmeSession:
 
     def carry(self):
         """What a later call of the same run may reuse: the directory and the unused nonces (not secret)."""
-        nonces = [jose.b64.b64encode(n).decode("ascii") for n in self.net._nonces]  # stored decoded
-        self.net._nonces.clear()
+        nonces = [jose.b64.b64encode(n).decode("ascii") for n in self.net.take_all_nonces()]  # stored decoded
         return {"directory_url": self.directory_url, "directory": self.directory_json, "nonces": nonces}
+
+    def post(self, url, obj=None):
+        """Signed POST of ``obj`` to ``url`` (POST-as-GET when None, RFC 8555 §6.3), with our retries.
+
+        Signed with the account URL as kid once an account is in use, else with the key itself (§6.2).
+        """
+        return self.net.post(url, obj, new_nonce_url=self.directory_json.get("newNonce"))
 
     @property
     def request_count(self):
@@ -93,8 +99,7 @@ class AcmeSession:
         """
         self.net.account = None  # newAccount is signed with jwk, never kid (RFC 8555 §6.2)
         try:
-            response = self.client._post(self.directory["newAccount"],
-                                         messages.NewRegistration(only_return_existing=True))
+            response = self.post(self.directory["newAccount"], messages.NewRegistration(only_return_existing=True))
             body = response.json() if response.content else {}
             if body.get("status") in ("deactivated", "revoked"):
                 raise InputError("the ACME account of this key is %s at %s; use another account key"
