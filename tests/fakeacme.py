@@ -16,8 +16,12 @@ import base64
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
+import os
 import secrets
+import ssl
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -50,7 +54,7 @@ EAB_MACS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.s
 
 class FakeAcme:
     def __init__(self, profiles=None, ari=False, reject_replaces=False, hostile_token=None,
-                 eab_required=False, eab_kid=None, eab_hmac_key=None):
+                 eab_required=False, eab_kid=None, eab_hmac_key=None, tls=False):
         self.profiles = profiles
         # External Account Binding (RFC 8555 §7.3.4): the credentials the CA would hand out.
         self.eab_required = eab_required
@@ -83,7 +87,12 @@ class FakeAcme:
                                        critical=False)
                         .sign(self.ca_key, hashes.SHA256()))
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        # tls=True: HTTPS with a certificate for 127.0.0.1 from the fake's own root, which nobody trusts
+        # unless given ``tls_ca_bundle`` (the PEM file of that root) - like Pebble or a private CA.
+        self.tls_ca_bundle = None
+        if tls:
+            self.tls_ca_bundle = self._serve_tls()
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -94,6 +103,40 @@ class FakeAcme:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+        if self.tls_ca_bundle:
+            os.unlink(self.tls_ca_bundle)
+
+    def _serve_tls(self):
+        """Wrap the listening socket in TLS; return the path of the root's PEM (the acme_ca_bundle to use)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(UTC)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake acme server")]))
+                .issuer_name(self.ca_cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                               critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
+                               critical=False)
+                .sign(self.ca_key, hashes.SHA256()))
+        workdir = tempfile.mkdtemp(prefix="fakeacme-tls-")
+        chain_path, key_path = os.path.join(workdir, "server.pem"), os.path.join(workdir, "server.key")
+        with open(chain_path, "wb") as handle:
+            handle.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(key_path, "wb") as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(chain_path, key_path)
+        os.unlink(chain_path)
+        os.unlink(key_path)
+        os.rmdir(workdir)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        handle, bundle = tempfile.mkstemp(prefix="fakeacme-root-", suffix=".pem")
+        with os.fdopen(handle, "wb") as out:
+            out.write(self.ca_cert.public_bytes(serialization.Encoding.PEM))
+        return bundle
 
     @property
     def directory_url(self):
@@ -198,10 +241,10 @@ class FakeAcme:
                 if fault.get("drop_nonce"):
                     self._drop_nonce = True
                     return False
-                if fault.get("html"):
-                    self.reply(fault["status"], "<html>bad gateway</html>", nonce=False, ctype="text/html")
-                    return True
                 headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+                if fault.get("html"):
+                    self.reply(fault["status"], "<html>bad gateway</html>", headers, nonce=False, ctype="text/html")
+                    return True
                 self.problem(fault["status"], fault["type"], fault.get("detail", "injected"), headers)
                 return True
 

@@ -5,7 +5,10 @@
 
 The library signs JWS and parses messages; we only decide *when to try again*:
 - badNonce (RFC 8555 §6.5): the library retries once, Pebble rejects 5 % of nonces by default;
-- connection errors, 5xx and 429 (honouring Retry-After, capped by the overall deadline);
+- connection errors, 5xx and 429, honouring Retry-After (RFC 9110 §10.2.3) for as long as the call's
+  acme_timeout budget allows; a Retry-After beyond that budget fails at once, naming both;
+- never a TLS certificate verification failure: it cannot heal by waiting, and it is a trust question
+  (acme_ca_bundle), not an unreachable CA;
 - a CA that omits Replay-Nonce on a successful answer: take a fresh nonce next time instead of failing
   a request that already succeeded (retrying a successful newOrder would create a second order).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import threading
 import time
 
@@ -34,8 +38,7 @@ TRANSIENT_PROBLEMS = ("badNonce", "rateLimited", "serverInternal")
 class RetryPolicy:
     """How long and how often to insist. ``timeout`` is the whole budget for one module call."""
 
-    def __init__(self, attempts=8, first_delay=0.1, max_delay=8.0, timeout=300.0, max_retry_after=60.0,
-                 request_timeout=30.0, sleep=time.sleep, clock=time.monotonic, bad_nonce_attempts=20):
+    def __init__(self, attempts=8, first_delay=0.1, max_delay=8.0, timeout=300.0, request_timeout=30.0, sleep=time.sleep, clock=time.monotonic, bad_nonce_attempts=20):
         self.attempts = attempts
         # badNonce costs one round trip and no pause, and some CAs reject nonces at random: it gets its own,
         # larger budget (still bounded by the deadline).
@@ -43,7 +46,6 @@ class RetryPolicy:
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.timeout = timeout
-        self.max_retry_after = max_retry_after
         self.request_timeout = request_timeout
         self.sleep = sleep
         self.clock = clock
@@ -207,7 +209,8 @@ class ResilientNetwork(LibraryNetwork):
         last = None
         attempt = bad_nonces = 0
         while attempt < policy.attempts and bad_nonces < policy.bad_nonce_attempts:
-            wait = None
+            wait = retry_after = None
+            pause = True  # every transient failure but badNonce waits before the next attempt
             try:
                 return call()
             except messages.Error as error:
@@ -218,9 +221,9 @@ class ResilientNetwork(LibraryNetwork):
                 if error.code == "badNonce":  # a bad nonce needs no pause, only the fresh nonce
                     bad_nonces += 1
                     attempt -= 1
+                    pause = False
                 else:
-                    wait = self.retry_after_seconds()
-                    wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
+                    retry_after = self.retry_after_seconds()
             except acme_errors.ConflictError:
                 # The library turns every 409 into ConflictError and drops the problem document
                 # (for example RFC 9773 alreadyReplaced): read it back from the response.
@@ -239,23 +242,63 @@ class ResilientNetwork(LibraryNetwork):
                                           % (url, status, _short(response)), url=url, status=status)
                 last = AcmeUnavailable("HTTP %s from %s: %s" % (status, url, _short(response)),
                                        url=url, status=status)
-                wait = self.retry_after_seconds()
-                wait = policy.backoff(attempt) if wait is None else min(wait, policy.max_retry_after)
+                retry_after = self.retry_after_seconds()
+            except requests.exceptions.SSLError as error:
+                verify_failure = _verify_failure(error)
+                if verify_failure:
+                    raise self.untrusted_ca(url, verify_failure)
+                # Other TLS errors (a reset during the handshake) may be transient: retried like a connection error.
+                last = AcmeUnavailable("cannot reach the CA at %s: TLS error: %s" % (url, _reason(error)), url=url)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
                 last = AcmeUnavailable("cannot reach the CA at %s: %s" % (url, _reason(error)), url=url)
-                wait = policy.backoff(attempt)
             attempt += 1
-            if wait:
+            if retry_after is not None:
+                remaining = policy.remaining()
+                if retry_after >= remaining:
+                    # Waiting would outlast the budget and then fail anyway: say so now, with both figures.
+                    raise _giving_up(last, "the CA asks to retry after %.0f s (Retry-After), more than the %.0f s "
+                                           "left of acme_timeout=%.0f s; not waiting. Run again later, or raise "
+                                           "acme_timeout" % (retry_after, max(remaining, 0), policy.timeout))
+                wait = retry_after
+            elif pause:
+                wait = policy.backoff(attempt - 1)
+            if wait and attempt < policy.attempts:
                 if wait >= policy.remaining():
                     break
                 policy.sleep(wait)
         if isinstance(last, AcmeProblem):
-            last.msg = "%s (gave up after %d attempts)" % (last.msg, attempt + bad_nonces)
-            last.args = (last.msg,)
-            raise last
+            raise _giving_up(last, "gave up after %d attempts" % (attempt + bad_nonces))
         raise AcmeUnavailable("%s (gave up after retries within acme_timeout=%.0f s)"
                               % (last.msg if last else "no answer from %s" % url, policy.timeout),
                               url=url)
+
+    def untrusted_ca(self, url, reason):
+        """The error for a CA whose HTTPS certificate the control node does not trust: never retried."""
+        if isinstance(self.verify_ssl, str):
+            hint = ("the CA bundle %s (acme_ca_bundle) does not hold the CA that signed the server's certificate; "
+                    "point acme_ca_bundle at the right PEM file" % self.verify_ssl)
+        else:
+            hint = ("the control node's trust store does not hold the CA that signed the server's certificate; "
+                    "for a private or test CA (such as Pebble) set acme_ca_bundle to its PEM file")
+        return AcmeUnavailable("TLS certificate verification failed for %s: %s. %s (or check for an intercepting "
+                               "proxy). Not retried: waiting cannot fix trust" % (url, reason, hint),
+                               url=url, reason="certificate_verify_failed")
+
+
+def _giving_up(last, note):
+    """``last`` (the error of the last attempt) with why we stopped appended to its message."""
+    last.msg = "%s (%s)" % (last.msg, note)
+    last.args = (last.msg,)
+    return last
+
+
+def _verify_failure(error):
+    """The reason of a certificate verification failure in a requests SSLError, or None for another TLS error."""
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" not in text and "certificate verify failed" not in text:
+        return None
+    found = re.search(r"certificate verify failed: ([^(')\]]+)", text)
+    return "certificate verify failed: %s" % found.group(1).strip() if found else "certificate verify failed"
 
 
 def _short(response):
