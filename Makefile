@@ -79,7 +79,12 @@ sanity: deps
 	  $(BIN)/ansible-test sanity --python 3.11 --color no \
 	  2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
-bench: deps link   # bench/run.py takes the rig lock, starts the rig itself and leaves it up with 3 hosts
+# the benchmark's own requirements (the full `ansible` package, for the community.crypto peer), bench only
+$(VENV)/.bench-deps: $(VENV)/.deps bench/requirements.txt
+	$(BIN)/pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: deps link $(VENV)/.bench-deps   # bench/run.py takes the rig lock, starts the rig itself and leaves it up with 3 hosts
 	$(PY) bench/run.py --base $(BASE)
 
 clean: rig-down
