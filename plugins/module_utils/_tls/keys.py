@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 
 try:
@@ -21,7 +22,7 @@ except ImportError:  # pragma: no cover
 from ..errors import InputError
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # fullmatch(): "$" would accept a final newline
 
 
 def generate_private_key(key_type="ec256"):
@@ -71,6 +72,13 @@ def normalize_domain(name, challenge_type="http-01"):
         raise InputError("domain %r is empty" % (name,))
     original = name
     name = name.strip().rstrip(".").lower()
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise InputError("domain %r is an IP address, not a DNS name: certificates for IP addresses (RFC 8738) "
+                         "are not supported" % original)
     wildcard = name.startswith("*.")
     if wildcard and challenge_type == "http-01":
         raise InputError("domain %r is a wildcard: wildcards need dns-01, not http-01 (RFC 8555 §7.1.3)"
@@ -81,8 +89,11 @@ def normalize_domain(name, challenge_type="http-01"):
     except UnicodeError:
         raise InputError("domain %r is not a valid internationalized name" % original)
     labels = body.split(".")
-    if len(labels) < 2 or len(body) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or len(body) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise InputError("domain %r is not a valid DNS name (labels a-z 0-9 -, at least two labels)"
+                         % original)
+    if labels[-1].isdigit():
+        raise InputError("domain %r ends in a numeric label: no top-level domain is all digits (RFC 3696 §2)"
                          % original)
     return ("*." if wildcard else "") + body
 
@@ -140,8 +151,3 @@ def check_csr_matches(csr_names, domains, what="CSR"):
     if domains and sorted(csr_names) != sorted(domains):
         raise InputError("%s names %s but domains asks for %s" % (what, sorted(csr_names), sorted(domains)))
 
-
-def public_key_matches(private_key, certificate):
-    """True when the certificate carries the public half of ``private_key``."""
-    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private_key.public_key().public_bytes(*fmt) == certificate.public_key().public_bytes(*fmt)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: certfleet.tls developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Facts about certificates and chains, and the renewal decision made from them."""
+"""Facts about certificates and chains (the renewal decision made from them is _acme/decision.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import re
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
     from cryptography.exceptions import InvalidSignature
     HAS_CRYPTOGRAPHY = True
@@ -91,34 +91,6 @@ def embedded_scts(cert):
             for sct in scts]
 
 
-def renewal_due(cert, domains, now=None, renew_at_fraction=1.0 / 3, renew_before_days=None):
-    """Decide renewal from the deployed certificate alone (nothing kept on the control node).
-
-    Due when the names differ, or when the remaining lifetime falls below ``renew_at_fraction`` of the
-    whole lifetime (Let's Encrypt renews 90-day certificates with 30 days left; the fraction keeps
-    working as lifetimes shrink toward 47 days), or below ``renew_before_days`` when that is set.
-    Returns (due: bool, reason: str, remaining_seconds: int).
-    """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    if cert is None:
-        return True, "no certificate deployed", 0
-    facts = certificate_facts(cert)
-    remaining = int((cert.not_valid_after_utc - now).total_seconds())
-    if sorted(n.lower() for n in facts["domains"]) != sorted(domains):
-        return True, "deployed certificate names %s, wanted %s" % (facts["domains"], domains), remaining
-    if is_self_signed(cert):
-        return True, "deployed certificate is self-signed (a placeholder, not from a CA)", remaining
-    if remaining <= 0:
-        return True, "deployed certificate expired at %s" % facts["not_after"], remaining
-    if renew_before_days is not None:
-        if remaining < renew_before_days * 86400:
-            return True, "%.1f days left, renew_before_days=%s" % (remaining / 86400.0, renew_before_days), remaining
-    elif remaining < facts["lifetime_seconds"] * renew_at_fraction:
-        return True, "%.1f days left of %.1f, below renew_at_fraction=%.2f" % (
-            remaining / 86400.0, facts["lifetime_seconds"] / 86400.0, renew_at_fraction), remaining
-    return False, "valid until %s (%.1f days left)" % (facts["not_after"], remaining / 86400.0), remaining
-
-
 def is_self_signed(cert):
     """Issuer equals subject and the certificate's own key verifies its signature."""
     if cert.issuer != cert.subject:
@@ -143,6 +115,3 @@ def choose_chain(fullchains, preferred_issuer):
             return pem
     return fullchains[0]
 
-
-def der_to_pem(der):
-    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()

@@ -1,0 +1,144 @@
+"""The decide step's table: decide() and choose_key() on certificates made on the spot (no host, no CA)."""
+
+import datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certutil import make_ca, make_leaf
+from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision as d
+from ansible_collections.certfleet.tls.plugins.module_utils._tls.keys import spki_sha256
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import InputError
+
+UTC = datetime.timezone.utc
+NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+CA = make_ca()
+WWW = ["www.example.org"]
+
+
+def leaf(days_ago, lifetime, names=("www.example.org",), **kw):
+    return make_leaf(CA, list(names), NOW - datetime.timedelta(days=days_ago), lifetime, **kw)
+
+
+def ari_window(cert, start_days, end_days):
+    """An RFC 9773 window relative to NOW, as the action plugin passes it."""
+    return {"start": NOW + datetime.timedelta(days=start_days), "end": NOW + datetime.timedelta(days=end_days),
+            "cert_id": "aki.serial"}
+
+
+def test_missing():
+    decision = d.decide(None, WWW, now=NOW)
+    assert decision.due and decision.code == d.MISSING and decision.remaining_seconds == 0
+
+
+def test_fresh_certificate_is_valid():
+    decision = d.decide(leaf(1, 90), WWW, now=NOW, renew_at_fraction=0.33)
+    assert not decision.due and decision.code == d.VALID and decision.remaining_seconds == 89 * 86400
+    assert decision.renew_at == NOW - datetime.timedelta(days=1) + datetime.timedelta(days=90 * (1 - 0.33))
+
+
+def test_self_signed_placeholder():
+    decision = d.decide(leaf(1, 3650, self_signed=True), WWW, now=NOW)
+    assert decision.due and decision.code == d.SELF_SIGNED
+
+
+def test_names_changed():
+    decision = d.decide(leaf(1, 90), ["other.example.org"], now=NOW)
+    assert decision.due and decision.code == d.NAMES_CHANGED and "other.example.org" in decision.reason
+
+
+def test_names_compare_as_a_set():
+    assert not d.decide(leaf(1, 90, names=("a.example.org", "b.example.org")), ["b.example.org", "a.example.org"],
+                        now=NOW, renew_at_fraction=0.33).due
+
+
+def test_expired():
+    decision = d.decide(leaf(100, 90), WWW, now=NOW)
+    assert decision.due and decision.code == d.EXPIRED and decision.remaining_seconds < 0
+
+
+@pytest.mark.parametrize("days_ago,lifetime,due", [(59, 90, False), (61, 90, True), (20, 47, False), (32, 47, True)])
+def test_fraction_of_lifetime(days_ago, lifetime, due):
+    decision = d.decide(leaf(days_ago, lifetime), WWW, now=NOW, renew_at_fraction=0.33)
+    assert decision.due is due and decision.code == (d.LIFETIME_FRACTION if due else d.VALID)
+
+
+def test_days_override_the_fraction():
+    decision = d.decide(leaf(30, 90), WWW, now=NOW, renew_before_days=61)
+    assert decision.due and decision.code == d.LIFETIME_DAYS and "renew_before_days=61" in decision.reason
+
+
+def test_ari_window_that_has_come_brings_renewal_forward():
+    cert = leaf(10, 90)  # 80 days left: the lifetime rule says not due
+    decision = d.decide(cert, WWW, now=NOW, ari=ari_window(cert, -2, -1))
+    assert decision.due and decision.code == d.ARI_WINDOW
+
+
+def test_ari_window_in_the_future_never_postpones_the_lifetime_rule():
+    cert = leaf(80, 90)  # 10 days left: due by the lifetime rule
+    decision = d.decide(cert, WWW, now=NOW, ari=ari_window(cert, 30, 40))
+    assert decision.due and decision.code == d.LIFETIME_FRACTION
+
+
+def test_ari_cannot_keep_an_almost_expired_certificate():
+    cert = leaf(90 - 1.0 / 1440, 90)  # a minute left
+    decision = d.decide(cert, WWW, now=NOW, renew_before_days=1, ari=ari_window(cert, 365, 400))
+    assert decision.due and decision.code == d.LIFETIME_DAYS
+
+
+def test_ari_window_in_the_future_keeps_a_valid_certificate_valid():
+    cert = leaf(10, 90)
+    decision = d.decide(cert, WWW, now=NOW, ari=ari_window(cert, 30, 40))
+    assert not decision.due and decision.code == d.VALID and "ARI" in decision.reason
+
+
+def test_interrupted_deploy_is_due_even_for_a_fresh_certificate():
+    decision = d.decide(leaf(0, 90), WWW, now=NOW, interrupted_deploy="release 000002, started 2026-11-28T11:00Z")
+    assert decision.due and decision.code == d.INTERRUPTED_DEPLOY and "000002" in decision.reason
+
+
+def test_force():
+    decision = d.decide(leaf(1, 90), WWW, now=NOW, force=True)
+    assert decision.due and decision.code == d.FORCED and "valid until" in decision.reason
+
+
+@pytest.mark.parametrize("fraction,days", [(0, None), (1, None), (1.5, None), (0.33, 0), (0.33, -3)])
+def test_nonsense_thresholds_are_refused_by_name(fraction, days):
+    with pytest.raises(InputError) as error:
+        d.check_renewal_options(fraction, days)
+    assert ("renew_at_fraction" if days is None else "renew_before_days") in error.value.msg
+
+
+def spki():
+    return spki_sha256(ec.generate_private_key(ec.SECP256R1()).public_key())
+
+
+def test_key_none_staged():
+    choice = d.choose_key(WWW, live_spki=spki())
+    assert not choice.reuse_staged and choice.code == d.KEY_NEW and not choice.discard_staged
+
+
+def test_key_staged_current_is_reused_and_its_order_resumed():
+    choice = d.choose_key(WWW, staged_domains=WWW, staged_spki=spki(), live_spki=spki())
+    assert choice.reuse_staged and choice.code == d.KEY_STAGED_CURRENT and choice.resume_order
+
+
+def test_key_staged_stale_is_discarded_never_reused():
+    """The round-1 bug: a staged key equal to the live key resumed the old valid order forever."""
+    live = spki()
+    choice = d.choose_key(WWW, staged_domains=WWW, staged_spki=live, live_spki=live)
+    assert not choice.reuse_staged and choice.code == d.KEY_STAGED_STALE and choice.discard_staged
+    assert not choice.resume_order
+
+
+def test_key_staged_for_other_names_is_replaced():
+    choice = d.choose_key(WWW, staged_domains=["old.example.org"], staged_spki=spki(), live_spki=spki())
+    assert not choice.reuse_staged and choice.code == d.KEY_STAGED_OTHER_NAMES
+
+
+def test_key_shared_by_backends():
+    shared = spki()
+    assert d.choose_key(WWW, staged_domains=WWW, staged_spki=shared, shared_spki=shared).reuse_staged
+    other = d.choose_key(WWW, staged_domains=WWW, staged_spki=spki(), shared_spki=shared)
+    assert not other.reuse_staged and other.code == d.KEY_SHARED
+
