@@ -5,14 +5,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import re
 import tempfile
+import time
 
 # RFC 8555 §8.1: base64url, no padding. A CA-supplied token becomes a file name: nothing else may pass.
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# Always fullmatch(): with match() and "$", "evil\n" passes (Python's "$" also matches before a final newline).
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MAX_TOKEN_LENGTH = 256
 CHALLENGE_SUBDIR = os.path.join(".well-known", "acme-challenge")
+# Written by certificate_deploy before it switches ``live`` and removed once the server is confirmed to serve
+# the new pair: a run killed in between leaves it, and the next decision treats the certificate as due.
+DEPLOY_MARKER = "deploying.json"
+LOCK_FILE = ".certfleet.lock"
+STAGED_DIR = "next"
 
 
 def token_error(token):
@@ -22,7 +32,7 @@ def token_error(token):
     if len(token) > MAX_TOKEN_LENGTH:
         return ("token of %d characters is longer than %d (RFC 8555 §8.1 tokens are 43 characters); refusing it"
                 % (len(token), MAX_TOKEN_LENGTH))
-    if not TOKEN_PATTERN.match(token):
+    if not TOKEN_PATTERN.fullmatch(token):
         return ("token %r is not base64url (RFC 8555 §8.1); refusing to write outside the webroot"
                 % token[:60])
     return None
@@ -85,3 +95,80 @@ def replace_symlink(link, target):
         os.unlink(tmp)
     os.symlink(target, tmp)
     os.replace(tmp, link)
+
+
+def sync_challenges(webroot, wanted, state, check_mode):
+    """Make the challenge files of ``wanted`` [(token, content)] present or absent under ``webroot``.
+
+    Tokens must have been checked with token_error() first. Returns (changed_paths, diff) where the diff
+    shows tokens and key authorizations (public values, served to anyone over HTTP).
+    """
+    changed_paths = []
+    diff = {"before": "", "after": ""}
+    for token, content in wanted:
+        path = challenge_path(webroot, token)
+        current = read_bytes(path)
+        if state == "present":
+            data = content.encode("utf-8")
+            if current == data:
+                continue
+            changed_paths.append(path)
+            diff["before"] += "" if current is None else "%s: %s\n" % (token, current.decode("utf-8", "replace"))
+            diff["after"] += "%s: %s\n" % (token, content)
+            if not check_mode:
+                ensure_dir(os.path.join(webroot, CHALLENGE_SUBDIR), 0o755)
+                atomic_write(path, data, 0o644)
+        elif current is not None or os.path.lexists(path):
+            changed_paths.append(path)
+            diff["before"] += "%s: present\n" % token
+            if not check_mode:
+                os.unlink(path)
+    return changed_paths, diff
+
+
+class LockTimeout(Exception):
+    """Another run held the certificate's lock for longer than we were willing to wait."""
+
+
+@contextlib.contextmanager
+def certificate_lock(certificate_dir, timeout):
+    """Hold the per-certificate lock of ``certificate_dir`` (flock on .certfleet.lock) for the block.
+
+    Two jobs on one host (a cron run and a manual one, two job templates) must not stage a key while the
+    other deploys: whoever comes second waits up to ``timeout`` seconds, then fails naming the holder.
+    The lock dies with its process, so a killed run never leaves it held.
+    """
+    ensure_dir(certificate_dir, 0o755)
+    path = os.path.join(certificate_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+                    raise LockTimeout("%s is locked by another certfleet run (pid %s on this host) for more than "
+                                      "%ss; let it finish, then run again" % (path, holder, timeout))
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def first_pem_certificate(data):
+    """The first PEM certificate (the leaf) of a fullchain file's bytes, as text; None when there is none."""
+    if not data:
+        return None
+    text = data.decode("ascii", "replace")
+    end = text.find("-----END CERTIFICATE-----")
+    start = text.find("-----BEGIN CERTIFICATE-----")
+    if start < 0 or end < 0:
+        return None
+    return text[start:end + len("-----END CERTIFICATE-----")] + "\n"

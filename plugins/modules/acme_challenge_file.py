@@ -101,7 +101,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
-    atomic_write, challenge_path, ensure_dir, read_bytes, token_error, CHALLENGE_SUBDIR)
+    atomic_write, ensure_dir, read_bytes, sync_challenges, token_error)
 
 
 def collect(module):
@@ -152,26 +152,7 @@ def main():
     if not os.path.isdir(webroot):
         module.fail_json(msg="webroot %s does not exist or is not a directory: challenge files written elsewhere "
                              "would never be served" % webroot)
-    changed_paths = []
-    diff = {"before": "", "after": ""}
-    for token, content in wanted:
-        path = challenge_path(webroot, token)
-        current = read_bytes(path)
-        if state == "present":
-            data = content.encode("utf-8")
-            if current == data:
-                continue
-            changed_paths.append(path)
-            diff["before"] += "" if current is None else "%s: %s\n" % (token, current.decode("utf-8", "replace"))
-            diff["after"] += "%s: %s\n" % (token, content)
-            if not module.check_mode:
-                ensure_dir(os.path.join(webroot, CHALLENGE_SUBDIR), 0o755)
-                atomic_write(path, data, 0o644)
-        elif current is not None or os.path.lexists(path):
-            changed_paths.append(path)
-            diff["before"] += "%s: present\n" % token
-            if not module.check_mode:
-                os.unlink(path)
+    changed_paths, diff = sync_challenges(webroot, wanted, state, module.check_mode)
     record_path = module.params["order_record_path"]
     if record_path:
         record = (json.dumps({"order_url": module.params["order_url"]}, sort_keys=True) + "\n").encode()

@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs shared by a module file and the code that calls it (standard library only).
+
+The certificate_prepare action validates its task arguments with CERTIFICATE_PREPARE_SPEC, and the module
+file documents the same options; certificate_state (the host side) declares CERTIFICATE_STATE_SPEC. Keeping
+them here lets the action plugin import a spec without importing a module file.
+"""
+
+from __future__ import annotations
+
+KEY_TYPES = ["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"]
+
+CERTIFICATE_PREPARE_SPEC = dict(
+    domains=dict(type="list", elements="str", required=True),
+    name=dict(type="str"),
+    certificate_dir=dict(type="path", required=True),
+    webroot=dict(type="path"),
+    key_type=dict(type="str", default="ec256", choices=KEY_TYPES),
+    renew_at_fraction=dict(type="float", default=0.33),
+    renew_before_days=dict(type="float"),
+    force=dict(type="bool", default=False),
+    test_command=dict(type="list", elements="str"),
+    preflight=dict(type="bool", default=True),
+    preflight_address=dict(type="str"),
+    preflight_port=dict(type="int", default=80),
+    preflight_timeout=dict(type="float", default=5),
+    verify_port=dict(type="int", default=443),
+    backends=dict(type="int", default=1),
+    ari=dict(type="bool", default=False),
+    acme_directory=dict(type="str", default="letsencrypt_staging"),
+    acme_ca_bundle=dict(type="path"),
+    lock_timeout=dict(type="float", default=120),
+)
+
+CERTIFICATE_STATE_SPEC = dict(
+    step=dict(type="str", default="read", choices=["read", "stage", "remove_probe", "discard_staged"]),
+    certificate_dir=dict(type="path", required=True),
+    webroot=dict(type="path"),
+    test_command=dict(type="list", elements="str"),
+    privkey=dict(type="str", no_log=True),
+    csr=dict(type="str"),
+    probe_token=dict(type="str", no_log=False),
+    probe_content=dict(type="str"),
+    lock_timeout=dict(type="float", default=120),
+)

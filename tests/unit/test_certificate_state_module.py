@@ -1,0 +1,105 @@
+"""certificate_state (the host side of the decide step) as a real process with the host interpreter."""
+
+import fcntl
+import json
+import os
+import stat
+
+HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else None
+KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRET\n-----END PRIVATE KEY-----\n"
+
+
+def run(module_runner, check=False, **args):
+    return module_runner("certificate_state", args, python=HOST_PYTHON, check_mode=check, diff=True)
+
+
+def test_read_reports_staged_key_record_and_interrupted_deploy(module_runner, tmp_path):
+    cdir = tmp_path / "ssl"
+    (cdir / "next").mkdir(parents=True)
+    (cdir / "next" / "privkey.pem").write_text(KEY)
+    (cdir / "next" / "request.csr").write_text("CSR")
+    (cdir / "next" / "order.json").write_text(json.dumps({"order_url": "https://ca/order/1"}))
+    (cdir / "deploying.json").write_text(json.dumps({"release": "r2", "started": "2026-11-30T10:00:00Z"}))
+    read = run(module_runner, certificate_dir=str(cdir))
+    assert read["changed"] is False and read["pending_order_url"] == "https://ca/order/1"
+    assert read["staged_csr"] == "CSR" and "r2" in read["interrupted_deploy"]
+    assert "SECRET" not in json.dumps(read)
+
+
+def test_stage_key_mode_diff_and_record_handling(module_runner, tmp_path):
+    cdir = tmp_path / "ssl"
+    (cdir / "next").mkdir(parents=True)
+    (cdir / "next" / "order.json").write_text(json.dumps({"order_url": "https://ca/order/1"}))
+    staged = run(module_runner, step="stage", certificate_dir=str(cdir), privkey=KEY, csr="CSR")
+    assert staged["changed"] is True
+    key = cdir / "next" / "privkey.pem"
+    assert key.read_text() == KEY and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((cdir / "next").stat().st_mode) == 0o700
+    assert not (cdir / "next" / "order.json").exists(), "a record of the previous key's order must go"
+    assert "SECRET" not in json.dumps(staged) and "content not shown" in staged["diff"]["after"]
+
+
+def test_stage_waits_for_the_lock_and_fails_naming_it(module_runner, tmp_path):
+    cdir = tmp_path / "ssl"
+    cdir.mkdir()
+    with open(cdir / ".certfleet.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = run(module_runner, step="stage", certificate_dir=str(cdir), privkey=KEY, csr="CSR", lock_timeout=0.5)
+    assert result["failed"] and "locked by another certfleet run" in result["msg"]
+    assert not (cdir / "next").exists()
+
+
+def test_check_mode_stages_nothing(module_runner, tmp_path):
+    cdir = tmp_path / "ssl"
+    result = run(module_runner, check=True, step="stage", certificate_dir=str(cdir), privkey=KEY, csr="CSR")
+    assert result["changed"] is True and not cdir.exists()
+
+
+def test_probe_written_through_the_challenge_code_then_removed(module_runner, tmp_path):
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    args = dict(certificate_dir=str(tmp_path / "ssl"), webroot=str(webroot), probe_token="certfleet-probe-abc")
+    assert run(module_runner, step="stage", probe_content="hello", **args)["changed"]
+    probe = webroot / ".well-known" / "acme-challenge" / "certfleet-probe-abc"
+    assert probe.read_text() == "hello" and stat.S_IMODE(probe.stat().st_mode) == 0o644
+    assert run(module_runner, step="remove_probe", **args)["changed"]
+    assert not probe.exists()
+
+
+def test_hostile_probe_tokens_are_refused(module_runner, tmp_path):
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    for token in ("../../x", "evil\n"):
+        bad = run(module_runner, step="stage", certificate_dir=str(tmp_path / "ssl"), webroot=str(webroot),
+                  probe_token=token, probe_content="x")
+        assert bad["failed"] and "not base64url" in bad["msg"]
+    assert not (tmp_path / "x").exists() and not (webroot / ".well-known").exists()
+
+
+def test_inputs_checked_in_every_read(module_runner, tmp_path):
+    relative = run(module_runner, certificate_dir="ssl/www")
+    assert relative["failed"] and "not an absolute path" in relative["msg"]
+    missing = run(module_runner, certificate_dir=str(tmp_path / "ssl"), webroot=str(tmp_path / "nowhere"))
+    assert missing["failed"] and "webroot" in missing["msg"] and "nowhere" in missing["msg"]
+    (tmp_path / "ssl2" / "live").mkdir(parents=True)
+    not_link = run(module_runner, certificate_dir=str(tmp_path / "ssl2"))
+    assert not_link["failed"] and "not a symlink" in not_link["msg"]
+
+
+def test_failing_config_test_fails_the_read_with_its_output(module_runner, tmp_path):
+    result = run(module_runner, certificate_dir=str(tmp_path / "ssl"),
+                 test_command=["sh", "-c", "echo 'emerg: unknown directive sslx'; exit 1"])
+    assert result["failed"] and "already fails" in result["msg"] and "unknown directive" in result["msg"]
+    ok = run(module_runner, certificate_dir=str(tmp_path / "ssl"), test_command=["true"])
+    assert ok["config_test"]["rc"] == 0
+
+
+def test_discard_staged_only_removes_what_the_caller_saw(module_runner, tmp_path):
+    cdir = tmp_path / "ssl"
+    (cdir / "next").mkdir(parents=True)
+    (cdir / "next" / "privkey.pem").write_text(KEY)
+    (cdir / "next" / "request.csr").write_text("NEWER CSR")
+    kept = run(module_runner, step="discard_staged", certificate_dir=str(cdir), csr="OLD CSR")
+    assert kept["changed"] is False and (cdir / "next" / "privkey.pem").exists()
+    gone = run(module_runner, step="discard_staged", certificate_dir=str(cdir), csr="NEWER CSR")
+    assert gone["changed"] and not (cdir / "next").exists()
