@@ -73,6 +73,8 @@ class FakeAcme:
         self.retry_after_ari = 21600
         self.nonces = set()
         self.orders, self.authzs = {}, {}
+        self.answered = []        # authorization ids whose challenge the client answered
+        self.deactivated = []     # authorization ids the client deactivated (RFC 8555 §7.5.2)
         self.account = None
         self.lock = threading.Lock()
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -431,6 +433,8 @@ class FakeAcme:
                 statuses = [fake.authzs[a]["status"] for a in order["authz"]]
                 status = "valid" if order["cert"] else ("ready" if all(s == "valid" for s in statuses)
                                                         else "pending")
+                if not order["cert"] and any(s in ("invalid", "deactivated") for s in statuses):
+                    status = "invalid"  # RFC 8555 §7.1.6
                 body = {"status": status, "identifiers": order["identifiers"],
                         "authorizations": [fake.url + "/authz/" + a for a in order["authz"]],
                         "finalize": fake.url + "/finalize/" + order_id}
@@ -447,11 +451,22 @@ class FakeAcme:
                                         "token": authz["token"], "status": authz["status"]}]}
 
             def post_authz(self, payload):
-                self.reply_post(200, self.authz_json(self.path.split("/")[2]))
+                authz_id = self.path.split("/")[2]
+                if payload and payload.get("status") == "deactivated":  # RFC 8555 §7.5.2
+                    if fake.authzs[authz_id]["status"] not in ("pending", "valid"):
+                        return self.problem(400, "malformed", "authorization %s is %s"
+                                            % (authz_id, fake.authzs[authz_id]["status"]))
+                    fake.authzs[authz_id]["status"] = "deactivated"
+                    fake.deactivated.append(authz_id)
+                self.reply_post(200, self.authz_json(authz_id))
 
             def post_chall(self, payload):
                 authz_id = self.path.split("/")[2]
                 if payload is not None:
+                    if fake.authzs[authz_id]["status"] != "pending":
+                        return self.problem(400, "malformed", "authorization %s is %s, not pending"
+                                            % (authz_id, fake.authzs[authz_id]["status"]))
+                    fake.answered.append(authz_id)
                     fake.authzs[authz_id]["status"] = "valid"
                 body = self.authz_json(authz_id)["challenges"][0]
                 self.reply_post(200, body, {"Link": '<%s/authz/%s>;rel="up"' % (fake.url, authz_id)})

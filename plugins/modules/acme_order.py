@@ -24,7 +24,13 @@ description:
     O(acme_timeout); every CA error is reported with its RFC 7807 problem type, detail and subproblems.
   - Check mode never contacts the CA; it checks the CSRs and reports what would be ordered.
   - C(changed) says whether the CA's state changed. Resuming a recorded order, or downloading the certificate
-    of an order finalized earlier, is not a change; placing an order, answering a challenge or finalizing is.
+    of an order finalized earlier, is not a change; sending a new order, answering a challenge, finalizing or
+    deactivating an authorization is, even when the order fails afterwards.
+  - An order the call gives up on after placing it (a challenge token that is not base64url, an authorization
+    that cannot be served) has its pending authorizations deactivated (RFC 8555 section 7.5.2) before the call
+    reports it failed, so that nothing lingers at the CA.
+  - O(profile) is checked against the profiles the CA's directory lists before any request is signed, so a
+    misspelt profile costs no account lookup and no order.
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -71,6 +77,20 @@ options:
       - C(resume_order_url) is the order of an earlier run that died (recorded on the host). It is resumed
         when still usable (same names, not invalid); otherwise its pending authorizations are deactivated and
         a new order is placed.
+    type: list
+    elements: dict
+  abandon:
+    description:
+      - Orders of the first step to give up instead of finalizing, typically those whose challenge files could
+        not be pushed to a host that became unreachable between the two steps. Same shape as the items of
+        RV(orders) returned by the first step; C(order_url) is what matters, C(authorizations) saves reading
+        the order again, C(name) labels the result.
+      - None of their challenges is answered, so the CA records no failed validation (Let's Encrypt allows
+        five per account, hostname and hour). Their pending authorizations are deactivated (RFC 8555
+        section 7.5.2), which makes the order invalid. They are reported in RV(abandoned).
+      - An order given both in O(orders) (or O(order_url)) and here is abandoned, not finalized.
+      - A failure to deactivate is reported in its RV(abandoned) entry and never fails the task, because an
+        authorization nobody answers expires on its own.
     type: list
     elements: dict
   challenge_type:
@@ -135,6 +155,21 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: order_own_key
 
+# fleet_order: the registered result of a first step in the list form (orders);
+# unreachable_names: the certificate names whose challenge files could not be pushed.
+- name: Validate and finalize (second step); give up the orders of hosts that did not get their challenge files
+  certfleet.tls.acme_order:
+    acme_directory: letsencrypt_staging
+    account_key_path: ~/.acme/account.key
+    account_uri: "{{ fleet_order.account_uri }}"
+    acme_session: "{{ fleet_order.acme_session }}"
+    orders: "{{ fleet_order.orders | rejectattr('failed', 'defined') | list }}"
+    abandon: "{{ fleet_order.orders | selectattr('name', 'in', unreachable_names) | list }}"
+    fail_on_order_error: false
+  delegate_to: localhost
+  run_once: true
+  register: fleet_issued
+
 - name: Validate and finalize (second step)
   certfleet.tls.acme_order:
     acme_directory: letsencrypt_staging
@@ -190,6 +225,30 @@ orders:
     problem:
       description: RFC 7807 problem (type, detail, status, subproblems) when the CA refused.
       type: dict
+    deactivated_authorizations:
+      description:
+        - Present on an order that failed after it was placed (for example a refused challenge token) - how
+          many of its pending authorizations were deactivated (RFC 8555 section 7.5.2).
+      type: int
+abandoned:
+  description: One entry per order of O(abandon), in input order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Certificate name (C(name) of the O(abandon) item).
+      type: str
+    order_url:
+      description: The abandoned order.
+      type: str
+    deactivated_authorizations:
+      description: Pending authorizations deactivated by this call (null in check mode, which sends nothing).
+      type: int
+    msg:
+      description: What could not be done (an authorization or the order that could not be read or deactivated).
+      type: str
+      returned: when something could not be done
 order_url:
   description: Order URL (single form).
   returned: single form
@@ -244,11 +303,8 @@ def csr_from_key(module):
     """A CSR for ``domains`` signed by the operator's key: the key stays where it is, only the CSR is used."""
     p = module.params
     key_pem = _glue.read_input(module, "private_key_path", "private_key_content")
-    try:
-        domains = tls_keys.normalize_domains(p["domains"], p["challenge_type"])
-        return tls_keys.make_csr(tls_keys.load_private_key(key_pem, what="private key"), domains).decode()
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error)
+    domains = tls_keys.normalize_domains(p["domains"], p["challenge_type"])
+    return tls_keys.make_csr(tls_keys.load_private_key(key_pem, what="private key"), domains).decode()
 
 
 def build_items(module):
@@ -257,7 +313,7 @@ def build_items(module):
         items = []
         for index, item in enumerate(p["orders"]):
             if not item.get("csr"):
-                module.fail_json(msg="orders[%d] (%s) has no csr" % (index, item.get("name")))
+                raise _glue.InputError("orders[%d] (%s) has no csr" % (index, item.get("name")))
             items.append(dict(name=item.get("name") or "orders[%d]" % index, csr_pem=item["csr"],
                               domains=item.get("domains"), order_url=item.get("order_url"),
                               resume_order_url=item.get("resume_order_url"),
@@ -266,10 +322,70 @@ def build_items(module):
         return items, False
     if p["private_key_path"] or p["private_key_content"]:
         csr = csr_from_key(module)
-    else:
+    elif p["csr_path"] or p["csr_content"]:
         csr = _glue.read_input(module, "csr_path", "csr_content").decode("ascii", "replace")
+    else:
+        return [], True  # only orders to abandon
     return [dict(name=p["name"] or "certificate", csr_pem=csr, domains=p["domains"], order_url=p["order_url"],
                  challenges=p["challenges"], replaces=p["replaces"], profile=p["profile"])], True
+
+
+def abandoned_orders(params):
+    """The first step's orders whose challenges must never be answered (their host dropped out)."""
+    abandon = []
+    for index, order in enumerate(params["abandon"] or []):
+        abandon.append(dict(order, name=order.get("name") or "abandon[%d]" % index))
+    return abandon
+
+
+def place_and_finalize(call):
+    """The module's work: local checks, then one session for every order (see run_module for errors)."""
+    p = call.params
+    items, single = build_items(call.module)
+    abandon = abandoned_orders(p)
+    # An order listed in both is abandoned: its host never got the challenge file, so answering it would
+    # only cost a failed validation at the CA.
+    abandoned_urls = set(a["order_url"] for a in abandon if a.get("order_url"))
+    items = [i for i in items if not (i["order_url"] and i["order_url"] in abandoned_urls)]
+    ctype = p["challenge_type"]
+    for item in items:  # all local checks before the first request
+        item["domains"] = acme_orders.prepare_request(item["name"], item["csr_pem"], item["domains"], ctype)
+    if call.check_mode:
+        results = [dict(name=i["name"], domains=i["domains"], order_url=i["order_url"],
+                        step="finalize" if i["order_url"] else "order") for i in items]
+        abandoned = [dict(name=a["name"], order_url=a.get("order_url"), deactivated_authorizations=None)
+                     for a in abandon]
+        return dict(changed=bool(items or abandoned_urls), orders=results, abandoned=abandoned, failed_names=[],
+                    acme_requests=0)
+    if not items and not abandon:
+        return dict(changed=False, orders=[], abandoned=[], failed_names=[], acme_requests=0)
+    session = call.open_session(account=False)
+    acme_orders.check_profile(session, p["profile"])  # from the directory: before any POST
+    _glue.use_account(call.module, session)
+
+    def handle(item):
+        if item.get("abandon") is not None:
+            return acme_orders.abandon_order(session, item["abandon"])
+        if item["order_url"]:
+            return acme_orders.finalize_order(session, item, ctype, preferred_chain=p["preferred_chain"])
+        return acme_orders.create_order(session, item, ctype)
+
+    outcomes = acme_orders.run_batch(handle, [dict(name=a["name"], abandon=a) for a in abandon] + items,
+                                     workers=p["workers"])
+    abandoned, results = outcomes[:len(abandon)], outcomes[len(abandon):]
+    # changed: a newOrder was sent, a challenge answered, an order finalized or authorizations deactivated,
+    # even when the order failed afterwards (RFC 8555 state at the CA, not the task's success).
+    changed = any([bool(r.get("changed")) for r in results] + [bool(a.pop("changed", False)) for a in abandoned])
+    failed_names = [r["name"] for r in results if r.get("failed")]
+    out = dict(changed=changed, orders=results, abandoned=abandoned, failed_names=failed_names,
+               account_uri=session.account_uri, acme_requests=session.request_count, acme_session=session.carry())
+    if single and results:
+        out.update({k: v for k, v in results[0].items() if k not in ("failed", "changed")})
+    if failed_names and (p["fail_on_order_error"] or single):
+        first = next(r for r in results if r.get("failed"))
+        out.update(failed=True, msg="%d of %d orders failed; first: %s: %s" % (
+            len(failed_names), len(results), first["name"], first["msg"]))
+    return out
 
 
 def main():
@@ -285,6 +401,7 @@ def main():
         challenges=dict(type="list", elements="dict"),
         replaces=dict(type="str"),
         orders=dict(type="list", elements="dict"),
+        abandon=dict(type="list", elements="dict"),
         challenge_type=dict(type="str", default="http-01", choices=["http-01"]),
         profile=dict(type="str"),
         preferred_chain=dict(type="str"),
@@ -297,50 +414,11 @@ def main():
         mutually_exclusive=_glue.ACME_MUTUALLY_EXCLUSIVE + [
             ("orders", "csr_path", "csr_content", "private_key_path", "private_key_content")],
         required_one_of=_glue.ACME_REQUIRED_ONE_OF + [
-            ("orders", "csr_path", "csr_content", "private_key_path", "private_key_content")],
+            ("orders", "csr_path", "csr_content", "private_key_path", "private_key_content", "abandon")],
         required_by={"private_key_path": "domains", "private_key_content": "domains"},
         supports_check_mode=True,
     )
-    _glue.require_libraries(module)
-    p = module.params
-    items, single = build_items(module)
-    ctype = p["challenge_type"]
-    try:
-        for item in items:  # all local checks before the first request
-            item["domains"] = acme_orders.prepare_request(item["name"], item["csr_pem"], item["domains"], ctype)
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error)
-    if not items:
-        module.exit_json(changed=False, orders=[], failed_names=[], acme_requests=0)
-    if module.check_mode:
-        results = [dict(name=i["name"], domains=i["domains"], order_url=i["order_url"],
-                        step="finalize" if i["order_url"] else "order") for i in items]
-        module.exit_json(changed=True, orders=results, failed_names=[], acme_requests=0)
-    session = None
-    try:
-        session = _glue.open_session(module)
-        acme_orders.check_profile(session, p["profile"])
-
-        def handle(item):
-            if item["order_url"]:
-                return acme_orders.finalize_order(session, item, ctype, preferred_chain=p["preferred_chain"])
-            return acme_orders.create_order(session, item, ctype)
-
-        results = acme_orders.run_batch(handle, items, workers=p["workers"])
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error, acme_requests=session.request_count if session else 0)
-    failed_names = [r["name"] for r in results if r.get("failed")]
-    changed = any(r.get("changed", True) for r in results if not r.get("failed"))
-    out = dict(changed=changed, orders=results, failed_names=failed_names, account_uri=session.account_uri,
-               acme_requests=session.request_count, acme_session=session.carry())
-    if single:
-        out.update({k: v for k, v in results[0].items() if k not in ("failed",)})
-    if failed_names and (p["fail_on_order_error"] or single):
-        first = next(r for r in results if r.get("failed"))
-        out["msg"] = "%d of %d orders failed; first: %s: %s" % (
-            len(failed_names), len(results), first["name"], first["msg"])
-        module.fail_json(**out)
-    module.exit_json(**out)
+    _glue.run_module(module, place_and_finalize)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ TRANSIENT_PROBLEMS = ("badNonce", "rateLimited", "serverInternal")
 class RetryPolicy:
     """How long and how often to insist. ``timeout`` is the whole budget for one module call."""
 
-    def __init__(self, attempts=8, first_delay=0.1, max_delay=8.0, timeout=300.0, request_timeout=30.0, sleep=time.sleep, clock=time.monotonic, bad_nonce_attempts=20):
+    def __init__(self, attempts=8, first_delay=0.1, max_delay=8.0, timeout=300.0, request_timeout=30.0,
+                 sleep=time.sleep, clock=time.monotonic, bad_nonce_attempts=20):
         self.attempts = attempts
         # badNonce costs one round trip and no pause, and some CAs reject nonces at random: it gets its own,
         # larger budget (still bounded by the deadline).

@@ -97,8 +97,13 @@ def check_profile(session, profile):
                          % (profile, session.directory_url, ", ".join(sorted(profiles))))
 
 
-def deactivate_pending_authorizations(session, order):
-    """RFC 8555 §7.5.2: give up an abandoned order's pending authorizations, so they do not linger."""
+def deactivate_pending_authorizations(session, order, problems=None):
+    """RFC 8555 §7.5.2: give up an abandoned order's pending authorizations, so they do not linger.
+
+    Best effort, never raises: an authorization that expired or was answered meanwhile needs nothing, and a
+    failure here must not hide the error that made us abandon the order. ``problems`` (a list), when given,
+    collects what could not be done. Returns the URLs of the authorizations deactivated now.
+    """
     deactivated = []
     for authz_url in order.get("authorizations", []):
         try:
@@ -106,9 +111,56 @@ def deactivate_pending_authorizations(session, order):
             if authz.get("status") == "pending":
                 _post(session, authz_url, DeactivateBody(status="deactivated"))
                 deactivated.append(authz_url)
-        except AcmeProblem:
-            pass  # best effort: an expired authorization cannot be deactivated and needs nothing
+        except CertfleetError as error:
+            if problems is not None:
+                problems.append("%s: %s" % (authz_url, error.msg))
     return deactivated
+
+
+def _record_at_ca(error, order_url, changed, deactivated=None):
+    """Tag an error with what its order left at the CA; run_batch copies it into the failed order's result.
+
+    ``changed``: the CA's state changed before the failure (a newOrder was sent, a challenge answered,
+    authorizations deactivated), so the module reports changed=true even though the order failed.
+    """
+    at_ca = dict(getattr(error, "at_ca", None) or {})
+    at_ca["changed"] = bool(at_ca.get("changed") or changed)
+    if order_url:
+        at_ca["order_url"] = order_url
+    if deactivated is not None:
+        at_ca["deactivated_authorizations"] = len(deactivated)
+    try:
+        error.at_ca = at_ca
+    except AttributeError:  # pragma: no cover - an exception type without a __dict__
+        pass
+
+
+def abandon_order(session, order):
+    """Give up an order of the first step whose challenges will never be served (its host dropped out).
+
+    ``order`` is one entry of the first step's ``orders`` result (name, order_url, authorizations). No challenge
+    is answered, so the CA records no failed validation (which Let's Encrypt limits per account, name and
+    hour); its pending authorizations are deactivated (RFC 8555 §7.5.2), which makes the order invalid.
+    Returns dict(name, order_url, deactivated_authorizations, changed) and, when something could not be done,
+    msg.
+    """
+    name, order_url = order.get("name"), order.get("order_url")
+    result = {"name": name, "order_url": order_url, "deactivated_authorizations": 0, "changed": False}
+    if not order_url:
+        return result  # the first step failed before the order existed: nothing at the CA to give up
+    authorizations = order.get("authorizations")
+    if authorizations is None:
+        try:
+            authorizations = _post(session, order_url).json().get("authorizations", [])
+        except CertfleetError as error:
+            result["msg"] = "order %s of %s could not be read to abandon it: %s" % (order_url, name, error.msg)
+            return result
+    problems = []
+    deactivated = deactivate_pending_authorizations(session, {"authorizations": authorizations}, problems)
+    result.update(deactivated_authorizations=len(deactivated), changed=bool(deactivated))
+    if problems:
+        result["msg"] = "some authorizations of %s could not be deactivated: %s" % (name, "; ".join(problems))
+    return result
 
 
 def resume_order(session, request, names, challenge_type):
@@ -128,7 +180,13 @@ def resume_order(session, request, names, challenge_type):
     if order.get("status") not in ("pending", "ready", "processing", "valid") or found != wanted:
         deactivate_pending_authorizations(session, order)
         return None
-    challenges = _challenges_of(session, order, challenge_type) if order.get("status") == "pending" else []
+    try:
+        challenges = _challenges_of(session, order, challenge_type) if order.get("status") == "pending" else []
+    except Exception as error:
+        # A refused token (or any other reason not to serve it): the order is abandoned, RFC 8555 §7.5.2.
+        deactivated = deactivate_pending_authorizations(session, order)
+        _record_at_ca(error, url, bool(deactivated), deactivated)
+        raise
     return _summary(request, names, url, order, challenges, resumed=True)
 
 
@@ -164,18 +222,34 @@ def create_order(session, request, challenge_type="http-01"):
     body = NewOrderBody(identifiers=[{"type": "dns", "value": n} for n in names],
                         profile=request.get("profile") or None, replaces=request.get("replaces") or None)
     replaces_dropped = False
+    order_url = order = None
     try:
-        response = _post(session, session.directory["newOrder"], body)
-    except AcmeProblem as problem:
-        # RFC 9773 §5: a CA may refuse ``replaces`` (already replaced, unknown cert); the order itself is
-        # still wanted, so ask again without it rather than block the renewal.
-        if not request.get("replaces"):
-            raise
-        replaces_dropped = True
-        body = NewOrderBody(identifiers=body.identifiers, profile=body.profile)
-        response = _post(session, session.directory["newOrder"], body)
-    order = response.json()
-    order_url = response.headers.get("Location")
+        # From the first newOrder on, the call counts as a change even if the order then fails: the CA may
+        # hold an order it did not hold before (and counts it against the account's new-order limit).
+        try:
+            response = _post(session, session.directory["newOrder"], body)
+        except AcmeProblem:
+            # RFC 9773 §5: a CA may refuse ``replaces`` (already replaced, unknown cert); the order itself is
+            # still wanted, so ask again without it rather than block the renewal.
+            if not request.get("replaces"):
+                raise
+            replaces_dropped = True
+            body = NewOrderBody(identifiers=body.identifiers, profile=body.profile)
+            response = _post(session, session.directory["newOrder"], body)
+        order_url = response.headers.get("Location")
+        order = response.json()
+        challenges = _new_challenges(session, order, ctype, challenge_type)
+    except Exception as error:
+        # An order we will not go on with (a refused token, an authorization that cannot be served) keeps
+        # its pending authorizations at the CA until they expire: deactivate them (RFC 8555 §7.5.2).
+        deactivated = deactivate_pending_authorizations(session, order) if order else None
+        _record_at_ca(error, order_url, True, deactivated)
+        raise
+    return _summary(request, names, order_url, order, challenges, replaces_dropped=replaces_dropped)
+
+
+def _new_challenges(session, order, ctype, challenge_type):
+    """The challenges to serve for a new order; a token that is not base64url refuses the whole order."""
     challenges = []
     for authz_url in order.get("authorizations", []):
         authz = _post(session, authz_url).json()
@@ -193,7 +267,7 @@ def create_order(session, request, challenge_type="http-01"):
         check_token(raw[0].get("token"), source=authz_url)  # before the library parses it
         challb = messages.ChallengeBody.from_json(raw[0])
         challenges.append(ctype.describe(challb, session.jwk, identifier, source=authz_url))
-    return _summary(request, names, order_url, order, challenges, replaces_dropped=replaces_dropped)
+    return challenges
 
 
 def _challenges_of(session, order, challenge_type):
@@ -231,14 +305,26 @@ def finalize_order(session, request, challenge_type="http-01", poll=None, prefer
     """
     poll = poll or PollPolicy()
     prepare_request(request["name"], request["csr_pem"], None, challenge_type)
+    progress = {"answered": False, "finalized": False}
+    try:
+        return _validate_and_finalize(session, request, challenge_type, poll, preferred_chain, progress)
+    except Exception as error:
+        # A challenge answered or a finalize sent changed the CA's state, even when the order then fails.
+        _record_at_ca(error, request["order_url"], progress["answered"] or progress["finalized"])
+        raise
+
+
+def _validate_and_finalize(session, request, challenge_type, poll, preferred_chain, progress):
     order_url = request["order_url"]
     challenges = request.get("challenges")
     order = None
     if challenges is None:
         order = _post(session, order_url).json()
         challenges = _challenges_of(session, order, challenge_type) if order.get("status") == "pending" else []
-    for chall in challenges:
+    for chall in challenges:  # every token checked before the first answer: all or nothing
         check_token(chall["token"], source=chall.get("url"))
+    for chall in challenges:
+        progress["answered"] = True  # set before the POST: a timeout may still have reached the CA
         _post(session, chall["url"], EmptyObject())
     csr = x509.load_pem_x509_csr(request["csr_pem"].encode() if isinstance(request["csr_pem"], str)
                                  else request["csr_pem"])
@@ -260,8 +346,8 @@ def finalize_order(session, request, challenge_type="http-01", poll=None, prefer
             raise ValidationFailed("the CA could not validate %s: %s" % (request["name"], detail),
                                    subproblems=subproblems, order_url=order_url)
         if status == "ready" and not finalized:
+            finalized = progress["finalized"] = True
             order = _post(session, order["finalize"], messages.CertificateRequest(csr=csr)).json()
-            finalized = True
             continue
         if status == "valid" and order.get("certificate"):
             result = _download(session, request["name"], order_url, order["certificate"], preferred_chain)
@@ -299,14 +385,17 @@ def run_batch(func, items, workers=8):
         try:
             return func(item)
         except CertfleetError as error:
-            result = {"name": item.get("name"), "failed": True, "msg": error.msg}
+            result = {"name": item.get("name"), "failed": True, "msg": error.msg, "changed": False}
             result.update(error.to_result())
+            result.update(getattr(error, "at_ca", None) or {})  # order URL, changed, deactivated authorizations
             return result
         except Exception as error:  # pylint: disable=broad-except
             # Anything else (a CA answer the library cannot parse, say) still fails only this item, with a
             # message that names it, rather than a traceback that hides the other orders' results.
             msg = "unexpected %s while handling %s: %s" % (type(error).__name__, item.get("name"), str(error)[:300])
-            return {"name": item.get("name"), "failed": True, "msg": msg}
+            result = {"name": item.get("name"), "failed": True, "msg": msg, "changed": False}
+            result.update(getattr(error, "at_ca", None) or {})
+            return result
     if len(items) <= 1:
         return [guarded(item) for item in items]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
