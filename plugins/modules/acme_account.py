@@ -206,6 +206,42 @@ def present(module, session, new_key_pem):
     return result
 
 
+def manage_account(call):
+    """The module's work: local checks on both keys, then the account requests (see run_module for errors)."""
+    p = call.params
+    new_key_pem = read_new_account_key(call.module)
+    if p["state"] == "absent" and new_key_pem is not None:
+        raise _glue.InputError("new_account_key_path/new_account_key_content roll an account over (state=present); "
+                               "they have no meaning with state=absent")
+    # all local checks before the first request
+    current_jwk = acme_account.key_for(_glue.read_account_key(call.module), what="account key")[0]
+    rollover = False
+    if new_key_pem is not None:
+        rollover = acme_account.key_for(new_key_pem, what="new account key")[0].thumbprint() != \
+            current_jwk.thumbprint()
+    if not rollover:
+        new_key_pem = None  # the new key is the current key: nothing to roll over
+    if call.check_mode:
+        return dict(changed=rollover or p["state"] == "absent", created=False, rolled_over=rollover,
+                    deactivated=p["state"] == "absent", acme_requests=0)
+    session = call.open_session(account=False)
+    if p["state"] == "absent":
+        found = acme_account.find_account(session)
+        out = dict(created=False, rolled_over=False, deactivated=False)
+        if found and found["uri"]:
+            check_expected_uri(call.module, session, found["uri"])
+            out["account_uri"] = found["uri"]
+        if found and found["status"] == "valid":
+            out["deactivated"] = acme_account.deactivate_account(session)
+    else:
+        out = present(call.module, session, new_key_pem)
+        out["account_uri"] = session.account_uri
+        out["account"] = {k: v for k, v in acme_account.account_info(session).items() if k != "uri"}
+    out["changed"] = out["created"] or out["rolled_over"] or out["deactivated"]
+    out["acme_requests"] = session.request_count
+    return out
+
+
 def main():
     argument_spec = _glue.acme_argument_spec()
     argument_spec.update(
@@ -220,45 +256,7 @@ def main():
         required_one_of=_glue.ACME_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
-    _glue.require_libraries(module)
-    p = module.params
-    new_key_pem = read_new_account_key(module)
-    if p["state"] == "absent" and new_key_pem is not None:
-        module.fail_json(msg="new_account_key_path/new_account_key_content roll an account over (state=present); "
-                             "they have no meaning with state=absent")
-    try:  # all local checks before the first request
-        current_jwk = acme_account.key_for(_glue.read_account_key(module), what="account key")[0]
-        rollover = False
-        if new_key_pem is not None:
-            rollover = acme_account.key_for(new_key_pem, what="new account key")[0].thumbprint() != \
-                current_jwk.thumbprint()
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error, acme_requests=0)
-    if not rollover:
-        new_key_pem = None  # the new key is the current key: nothing to roll over
-    if module.check_mode:
-        module.exit_json(changed=rollover or p["state"] == "absent", created=False, rolled_over=rollover,
-                         deactivated=p["state"] == "absent", acme_requests=0)
-    session = None
-    try:
-        session = _glue.open_session(module, account=False)
-        if p["state"] == "absent":
-            found = acme_account.find_account(session)
-            out = dict(created=False, rolled_over=False, deactivated=False)
-            if found and found["uri"]:
-                check_expected_uri(module, session, found["uri"])
-                out["account_uri"] = found["uri"]
-            if found and found["status"] == "valid":
-                out["deactivated"] = acme_account.deactivate_account(session)
-        else:
-            out = present(module, session, new_key_pem)
-            out["account_uri"] = session.account_uri
-            out["account"] = {k: v for k, v in acme_account.account_info(session).items() if k != "uri"}
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error, acme_requests=session.request_count if session else 0)
-    out["changed"] = out["created"] or out["rolled_over"] or out["deactivated"]
-    out["acme_requests"] = session.request_count
-    module.exit_json(**out)
+    _glue.run_module(module, manage_account)
 
 
 if __name__ == "__main__":

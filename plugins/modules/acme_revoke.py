@@ -79,11 +79,29 @@ from ansible_collections.certfleet.tls.plugins.module_utils import _glue
 
 try:
     from ansible_collections.certfleet.tls.plugins.module_utils._acme import revocation
-    from ansible_collections.certfleet.tls.plugins.module_utils._acme.network import RetryPolicy
-    from ansible_collections.certfleet.tls.plugins.module_utils._acme.session import AcmeSession
-    from ansible_collections.certfleet.tls.plugins.module_utils._tls.x509info import certificate_facts, load_certificate
+    from ansible_collections.certfleet.tls.plugins.module_utils._tls.x509info import certificate_facts
 except ImportError:
     revocation = None
+
+
+def revoke_certificate(call):
+    """The module's work: read and check the certificate, then one revocation request (see run_module)."""
+    p = call.params
+    cert_pem = _glue.read_input(call.module, "certificate_path", "certificate_content")
+    source = "certificate_path %s" % p["certificate_path"] if p["certificate_path"] else "certificate_content"
+    serial = certificate_facts(revocation.load_revocable(cert_pem, source))["serial"]
+    call.on_failure["serial"] = serial
+    code = revocation.reason_code(p["reason"])
+    if call.check_mode:
+        return dict(changed=True, serial=serial, acme_requests=0)
+    if p["private_key_path"] or p["private_key_content"]:
+        # Signed by the certificate's key: no account, the JWS carries that key (RFC 8555 §7.6).
+        session = call.open_session(account=False,
+                                    key_pem=_glue.read_input(call.module, "private_key_path", "private_key_content"))
+    else:
+        session = call.open_session()
+    revoked = revocation.revoke(session, cert_pem, code)
+    return dict(changed=revoked, revoked=revoked, serial=serial, acme_requests=session.request_count)
 
 
 def main():
@@ -105,31 +123,7 @@ def main():
                          ("account_key_path", "account_key_content", "private_key_path", "private_key_content")],
         supports_check_mode=True,
     )
-    _glue.require_libraries(module)
-    p = module.params
-    cert_pem = _glue.read_input(module, "certificate_path", "certificate_content")
-    try:
-        serial = certificate_facts(load_certificate(cert_pem))["serial"]
-        code = revocation.reason_code(p["reason"])
-    except ValueError:
-        module.fail_json(msg="the certificate to revoke is not a PEM certificate")
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error)
-    if module.check_mode:
-        module.exit_json(changed=True, serial=serial, acme_requests=0)
-    session = None
-    try:
-        if p["private_key_path"] or p["private_key_content"]:
-            # Signed by the certificate's key: no account, the JWS carries that key (RFC 8555 §7.6).
-            key_pem = _glue.read_input(module, "private_key_path", "private_key_content")
-            session = AcmeSession(p["acme_directory"], key_pem, ca_bundle=p["acme_ca_bundle"],
-                                  policy=RetryPolicy(attempts=p["acme_retries"], timeout=p["acme_timeout"]))
-        else:
-            session = _glue.open_session(module)
-        revoked = revocation.revoke(session, cert_pem, code)
-    except _glue.CertfleetError as error:
-        _glue.fail_from(module, error, serial=serial, acme_requests=session.request_count if session else 0)
-    module.exit_json(changed=revoked, revoked=revoked, serial=serial, acme_requests=session.request_count)
+    _glue.run_module(module, revoke_certificate)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,20 @@ options:
     default: 10
   verify_chain:
     description:
-      - Verify the served chain against O(ca_bundle) or the system store. Set V(false) for a CA that browsers do
+      - Verify the served chain against O(ca_bundle) or the system store. V(false) for a CA that browsers do
         not trust (Let's Encrypt staging); names and the expected serial are still checked, and each result
         says C(chain_verified=false).
+      - When not set, it is decided from O(acme_directory) and O(ca_bundle), see there. Without either, the chain
+        is verified.
     type: bool
-    default: true
+  acme_directory:
+    description:
+      - The ACME directory (alias or URL, as in M(certfleet.tls.acme_order)) that issued the certificates.
+      - When O(verify_chain) is not set and O(ca_bundle) is not set, the chain is not verified for the staging
+        and test CAs whose roots no browser trusts (V(letsencrypt_staging), V(buypass_test), V(google_test)),
+        and verified for every other alias or URL. This list is the collection's only one.
+      - An unknown alias that is not an http(s) URL is refused, naming it.
+    type: str
   fail_on_error:
     description: Fail when any target does not verify.
     type: bool
@@ -67,6 +76,14 @@ requirements:
 EXAMPLES = r"""
 - name: Verify what the fleet serves
   certfleet.tls.tls_verify:
+    targets:
+      - {name: web1, address: 192.0.2.10, server_name: www.example.org}
+  delegate_to: localhost
+  run_once: true
+
+- name: Verify names and serial of staging certificates (their chain ends at an untrusted root)
+  certfleet.tls.tls_verify:
+    acme_directory: letsencrypt_staging
     targets:
       - {name: web1, address: 192.0.2.10, server_name: www.example.org}
   delegate_to: localhost
@@ -118,6 +135,10 @@ results:
         - OCSP responder URLs of the served certificate. Empty when the issuer runs none (Let's Encrypt since
           2025), in which case there is nothing to staple.
       type: list
+verify_chain:
+  description: Whether the served chains were verified (O(verify_chain), or what O(acme_directory) decided).
+  returned: always
+  type: bool
 failed_names:
   description: Targets that did not verify.
   returned: always
@@ -126,12 +147,44 @@ failed_names:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.certfleet.tls.plugins.module_utils import _glue
+from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory import is_untrusted, resolve_directory
 
 try:
     from ansible_collections.certfleet.tls.plugins.module_utils._tls.probe import verify_targets
     IMPORT_ERROR = None
-except ImportError as error:
-    IMPORT_ERROR = str(error)
+except ImportError:
+    import traceback
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def chain_verification(params):
+    """verify_chain as given, else off only for an untrusted (staging) CA without a CA bundle."""
+    if params["acme_directory"]:
+        resolve_directory(params["acme_directory"])  # a typo fails here, naming the value
+    if params["verify_chain"] is not None:
+        return params["verify_chain"]
+    return bool(params["ca_bundle"]) or not is_untrusted(params["acme_directory"])
+
+
+def verify(call):
+    """The module's work: check the targets, probe them in parallel (see run_module for errors)."""
+    p = call.params
+    for index, target in enumerate(p["targets"]):
+        if not target.get("address") or not target.get("server_name"):
+            raise _glue.InputError("targets[%d] needs address and server_name, got %s" % (index, sorted(target)))
+    verify_chain = chain_verification(p)
+    for target in p["targets"]:
+        if target.get("certificate") in p["expect_serials"] and not target.get("expect_serial"):
+            target["expect_serial"] = p["expect_serials"][target["certificate"]]
+    results = verify_targets(p["targets"], p["ca_bundle"], p["timeout"], p["wait"], verify_chain=verify_chain)
+    failed = [r.get("name") or r["server_name"] for r in results if not r["verified"]]
+    out = dict(changed=False, results=results, failed_names=failed, verify_chain=verify_chain)
+    if failed and p["fail_on_error"]:
+        reasons = "; ".join("%s: %s" % (r.get("name"), r["error"]) for r in results if not r["verified"])
+        out.update(failed=True, msg="%d of %d targets do not serve a verified certificate: %s"
+                   % (len(failed), len(results), reasons))
+    return out
 
 
 def main():
@@ -142,28 +195,13 @@ def main():
             ca_bundle=dict(type="path"),
             timeout=dict(type="float", default=5),
             wait=dict(type="float", default=10),
-            verify_chain=dict(type="bool", default=True),
+            verify_chain=dict(type="bool"),
+            acme_directory=dict(type="str"),
             fail_on_error=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
-    if IMPORT_ERROR:
-        module.fail_json(msg="cryptography is required on the control node: %s" % IMPORT_ERROR)
-    for index, target in enumerate(module.params["targets"]):
-        if not target.get("address") or not target.get("server_name"):
-            module.fail_json(msg="targets[%d] needs address and server_name, got %s" % (index, sorted(target)))
-    for target in module.params["targets"]:
-        if target.get("certificate") in module.params["expect_serials"] and not target.get("expect_serial"):
-            target["expect_serial"] = module.params["expect_serials"][target["certificate"]]
-    results = verify_targets(module.params["targets"], module.params["ca_bundle"], module.params["timeout"],
-                             module.params["wait"], verify_chain=module.params["verify_chain"])
-    failed = [r.get("name") or r["server_name"] for r in results if not r["verified"]]
-    out = dict(changed=False, results=results, failed_names=failed)
-    if failed and module.params["fail_on_error"]:
-        reasons = "; ".join("%s: %s" % (r.get("name"), r["error"]) for r in results if not r["verified"])
-        module.fail_json(msg="%d of %d targets do not serve a verified certificate: %s"
-                         % (len(failed), len(results), reasons), **out)
-    module.exit_json(**out)
+    _glue.run_module(module, verify, acme_requests=False, requires_acme=False, import_error=IMPORT_ERROR)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ DIRECTORY_ALIASES = {
     "sslcom_ecc": "https://acme.ssl.com/sslcom-dv-ecc",  # requires EAB
 }
 DEFAULT_DIRECTORY = "letsencrypt_staging"
+# Staging/test endpoints: their certificates chain to roots that no browser or OS trusts.
+UNTRUSTED_ALIASES = frozenset(("letsencrypt_staging", "buypass_test", "google_test"))
 
 
 def resolve_directory(alias_or_url):
@@ -35,7 +37,14 @@ def resolve_directory(alias_or_url):
     )
 
 
-def is_staging(url):
-    """True for the CAs whose certificates browsers do not trust (used to label reports)."""
-    return url in (DIRECTORY_ALIASES["letsencrypt_staging"], DIRECTORY_ALIASES["buypass_test"],
-                   DIRECTORY_ALIASES["google_test"])
+def is_untrusted(directory):
+    """True when ``directory`` (an alias, or the URL of one) is a CA whose certificates browsers do not trust.
+
+    The one list of staging/test CAs: tls_verify turns chain verification off for them by default, and the
+    certificate role asks tls_verify rather than keeping a list of its own. An unknown URL (a private CA,
+    Pebble) is not known to be untrusted: False, and the caller gives a CA bundle instead. None: False.
+    """
+    if not directory:
+        return False
+    value = directory.strip()
+    return value in UNTRUSTED_ALIASES or value in set(DIRECTORY_ALIASES[alias] for alias in UNTRUSTED_ALIASES)

@@ -29,16 +29,21 @@ def reason_code(reason):
                      % (reason, ", ".join(REASONS), sorted(REASONS.values())))
 
 
+def load_revocable(cert_pem, source="certificate to revoke"):
+    """The certificate to revoke, or an InputError naming ``source`` (the option that gave it)."""
+    try:
+        return load_certificate(cert_pem)
+    except ValueError:
+        raise InputError("%s is not a PEM certificate" % source)
+
+
 def revoke(session, cert_pem, reason="unspecified"):
     """Revoke; True when revoked now, False when the CA says it already was (idempotent).
 
     With a session whose key is the certificate's key and no account, the JWS carries that key
     (RFC 8555 §7.6: proof of possession of the certificate key, for a compromised key).
     """
-    try:
-        cert = load_certificate(cert_pem)
-    except ValueError:
-        raise InputError("certificate to revoke is not a PEM certificate")
+    cert = load_revocable(cert_pem)
     try:
         session.client.revoke(cert, reason_code(reason))
     except AcmeProblem as problem:
