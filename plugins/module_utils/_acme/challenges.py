@@ -39,9 +39,6 @@ class Http01:
             "url": challenge_body.uri,
         }
 
-    def supports(self, identifier):
-        return not identifier.startswith("*.")
-
 
 CHALLENGE_TYPES = {"http-01": Http01()}
 
