@@ -22,6 +22,8 @@ options:
     description:
       - CA bundle (PEM file) to trust for the ACME server's own HTTPS, for a private CA or a test CA
         such as Pebble. By default the system trust store is used.
+      - A server certificate that does not verify fails the call at once, without retries, with a message
+        that names the URL and this option.
     type: path
   account_key_path:
     description: Path on the control node of the ACME account private key (EC P-256/P-384 or RSA, PEM).
@@ -56,6 +58,9 @@ options:
     description:
       - Overall time budget in seconds for this call (all requests, retries and polling). A CA that does not
         answer makes the call fail with a clear message within this time, and nothing on the hosts changes.
+      - A C(Retry-After) from the CA (on 429 or 503) is honoured in full while it fits in what is left of this
+        budget. A longer one fails the call at once, and the message gives both the C(Retry-After) value and
+        the seconds left.
     type: float
     default: 300
   acme_retries:
