@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import AcmeProblem
+from ..errors import AcmeProblem, InputError
 
 # RFC 8555 §8.1: a token is base64url without padding. Anything else could walk out of the webroot.
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -47,5 +47,5 @@ def get_challenge_type(name):
     try:
         return CHALLENGE_TYPES[name]
     except KeyError:
-        raise AcmeProblem("challenge type %r is not supported; use one of %s"
-                          % (name, ", ".join(sorted(CHALLENGE_TYPES))), problem_type="certfleet:badChallengeType")
+        # The operator's challenge_type, not the CA's answer: a local fault (InputError), never an AcmeProblem.
+        raise InputError("challenge_type %r is not supported; use one of %s" % (name, ", ".join(sorted(CHALLENGE_TYPES))))
