@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+from ansible_collections.certfleet.tls.plugins.module_utils.errors import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._tls.keys import normalize_domains
+from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import certificate_name, verify_target
+
 DOCUMENTATION = r"""
 name: fleet_targets
 short_description: TLS verification targets for a list of inventory hosts
@@ -45,19 +49,25 @@ _value:
 """
 
 
+def _domains(raw):
+    """Normalized names, as the decide step sees them; the raw list when it cannot be normalized (a report
+    should still show what the inventory says)."""
+    try:
+        return normalize_domains(raw)
+    except CertfleetError:
+        return list(raw)
+
+
 def fleet_targets(hosts, hostvars, all_domains=False):
     targets = []
     for host in hosts:
         host_vars = hostvars[host]
-        domains = host_vars.get("certificate_domains") or []
-        for domain in (domains if all_domains else domains[:1]):
-            targets.append({
-                "name": host,
-                "certificate": host_vars.get("certificate_name") or ",".join(domains),
-                "address": host_vars.get("certificate_address") or host_vars.get("ansible_host") or host,
-                "server_name": domain,
-                "port": int(host_vars.get("certificate_verify_port") or 443),
-            })
+        domains = _domains(host_vars.get("certificate_domains") or [])
+        name = certificate_name(domains, host_vars.get("certificate_name"))
+        address = host_vars.get("certificate_address") or host_vars.get("ansible_host") or host
+        port = host_vars.get("certificate_verify_port") or 443
+        for index in range(len(domains) if all_domains else min(len(domains), 1)):
+            targets.append(verify_target(host, name, address, domains[index:], port))
     return targets
 
 

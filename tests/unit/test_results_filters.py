@@ -1,0 +1,80 @@
+"""The role's public results and the split of orders between answering and abandoning (plain Python)."""
+
+import multiprocessing
+import os
+
+from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.module_utils.run_key_share import RunKeyShare
+from ansible_collections.certfleet.tls.plugins.filter.fleet_targets import fleet_targets
+
+PLAN = {"name": "www", "certificate_dir": "/etc/ssl/www", "domains": ["www.example.org"], "due": True,
+        "code": "lifetime_fraction", "reason": "10 days left", "current": {"serial": "aa", "not_after": "old"},
+        "verify_target": {"name": "web1", "certificate": "www"}}
+
+
+def test_result_of_a_renewal_that_verified():
+    entry = results.certificate_result(PLAN, issued={"facts": {"serial": "bb", "not_after": "new"}},
+                                       deployed={"changed": True}, verified=[
+                                           {"name": "web1", "certificate": "www", "verified": True, "serial": "bb"}])
+    assert entry["changed"] and entry["serial"] == "bb" and entry["verified"] is True and not entry["failed"]
+
+
+def test_result_of_a_failed_deploy_reports_the_pair_still_held():
+    entry = results.certificate_result(PLAN, issued={"facts": {"serial": "bb"}}, deployed={"failed": True},
+                                       failure="config test failed")
+    assert entry["serial"] == "aa" and entry["failed"] and entry["msg"] == "config test failed"
+    assert entry["verified"] is None
+
+
+def test_result_of_nothing_due():
+    plan = dict(PLAN, due=False, code="valid")
+    entry = results.certificate_result(plan, issued={}, deployed={"skipped": True})
+    assert not entry["changed"] and entry["serial"] == "aa" and entry["verified"] is None
+
+
+def test_merge_replaces_by_name():
+    merged = results.merge_certificate_results([{"name": "a", "v": 1}, {"name": "b"}], [{"name": "a", "v": 2}])
+    assert merged == [{"name": "b"}, {"name": "a", "v": 2}]
+
+
+def test_orders_of_a_host_that_dropped_out_are_abandoned():
+    hostvars = {
+        "web1": {"__certificate_plan": {"name": "shared", "due": True}, "__certificate_push": {"changed": True}},
+        "web2": {"__certificate_plan": {"name": "shared", "due": True}},  # unreachable: never pushed
+        "web3": {"__certificate_plan": {"name": "solo", "due": True}, "__certificate_push": {"changed": True}},
+        "web4": {"__certificate_plan": {"name": "broken", "due": True}, "__certificate_push": {"failed": True}},
+    }
+    orders = [{"name": "shared"}, {"name": "solo"}, {"name": "broken"}, {"name": "refused", "failed": True}]
+    split = results.orders_to_finalize(orders, hostvars, list(hostvars), ["web1", "web3", "web4"])
+    assert [o["name"] for o in split["finalize"]] == ["solo"]
+    assert [o["name"] for o in split["abandon"]] == ["shared", "broken"]
+
+
+def test_summary_lists_hosts_without_results():
+    hostvars = {"web1": {"certificate_results": [results.certificate_result(dict(PLAN, due=False, code="valid"))]},
+                "web2": {}}
+    lines = results.results_summary(["web1", "web2"], hostvars)
+    assert "web1 www serial=aa" in lines[0] and "not due" in lines[0] and "no result" in lines[1]
+
+
+def test_fleet_targets_use_the_same_name_as_the_decide_step():
+    targets = fleet_targets(["web1"], {"web1": {"certificate_domains": ["WWW.Example.org", "example.org"],
+                                                "ansible_host": "10.0.0.1"}}, all_domains=True)
+    assert [t["certificate"] for t in targets] == ["www.example.org,example.org"] * 2
+    assert [t["server_name"] for t in targets] == ["www.example.org", "example.org"]
+
+
+def _get_key(directory, queue):
+    queue.put(RunKeyShare(directory).get("www", lambda: ("KEY-%d" % os.getpid(), "CSR-%d" % os.getpid())))
+
+
+def test_run_key_share_gives_every_worker_the_same_key(tmp_path):
+    queue = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=_get_key, args=(str(tmp_path / "share"), queue)) for dummy in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    keys = set(queue.get() for dummy in workers)
+    assert len(keys) == 1
+    assert oct(os.stat(tmp_path / "share").st_mode & 0o777) == "0o700"
