@@ -83,9 +83,9 @@ def results_summary(hosts, hostvars):
             if entry.get("failed"):
                 state = "FAILED: %s" % entry.get("msg")
             elif entry.get("changed"):
-                state = "renewed (%s), tls=%s" % (entry.get("code"), {True: "verified", False: "NOT VERIFIED: %s"
-                                                                       % entry.get("verify_error"),
-                                                                       None: "not checked"}[entry.get("verified")])
+                tls = {True: "verified", None: "not checked"}.get(entry.get("verified"),
+                                                                  "NOT VERIFIED: %s" % entry.get("verify_error"))
+                state = "renewed (%s), tls=%s" % (entry.get("code"), tls)
             else:
                 state = "not due (%s)" % entry.get("reason")
             lines.append("%s %s serial=%s not_after=%s %s" % (host, entry.get("name"), entry.get("serial"),

@@ -141,4 +141,3 @@ def test_key_shared_by_backends():
     assert d.choose_key(WWW, staged_domains=WWW, staged_spki=shared, shared_spki=shared).reuse_staged
     other = d.choose_key(WWW, staged_domains=WWW, staged_spki=spki(), shared_spki=shared)
     assert not other.reuse_staged and other.code == d.KEY_SHARED
-

@@ -10,13 +10,13 @@ import re
 from ..errors import AcmeProblem, InputError
 
 # RFC 8555 §8.1: a token is base64url without padding. Anything else could walk out of the webroot.
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")  # used with fullmatch(): "$" would accept a final newline
 MAX_TOKEN_LENGTH = 256
 
 
 def check_token(token, source="the CA"):
     """Refuse a token that is not plain base64url; the message names the token (shortened)."""
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not TOKEN_PATTERN.match(token):
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not TOKEN_PATTERN.fullmatch(token):
         shown = repr(token)[:60]
         raise AcmeProblem("token %s from %s is not base64url (RFC 8555 §8.1); refusing to use it as a file name"
                           % (shown, source), problem_type="certfleet:hostileToken")

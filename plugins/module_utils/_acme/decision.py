@@ -115,9 +115,8 @@ def _decide(cert, domains, now, renew_at_fraction, renew_before_days, ari, inter
                         % interrupted_deploy, remaining, None)
     deployed_names = sorted(n.lower() for n in x509info.certificate_facts(cert)["domains"])
     if deployed_names != sorted(domains):
-        return Decision(True, NAMES_CHANGED, "deployed certificate names %s, wanted %s" % (deployed_names,
-                                                                                        sorted(domains)),
-                        remaining, None)
+        reason = "deployed certificate names %s, wanted %s" % (deployed_names, sorted(domains))
+        return Decision(True, NAMES_CHANGED, reason, remaining, None)
     if x509info.is_self_signed(cert):
         return Decision(True, SELF_SIGNED, "deployed certificate is self-signed (a placeholder, not from a CA)",
                         remaining, None)

@@ -150,4 +150,3 @@ def check_csr_matches(csr_names, domains, what="CSR"):
     """The operator's CSR must name exactly the requested domains (order does not matter)."""
     if domains and sorted(csr_names) != sorted(domains):
         raise InputError("%s names %s but domains asks for %s" % (what, sorted(csr_names), sorted(domains)))
-

@@ -114,4 +114,3 @@ def choose_chain(fullchains, preferred_issuer):
         if _cn(top.issuer) == preferred_issuer or _cn(top.subject) == preferred_issuer:
             return pem
     return fullchains[0]
-
