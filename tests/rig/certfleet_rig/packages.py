@@ -17,6 +17,7 @@ BINARIES = {
     "nginx": (["/usr/sbin/nginx"], "nginx"),
     "apache2": (["/usr/sbin/apache2"], "apache2"),
     "openssl": (["/usr/bin/openssl"], "openssl"),
+    "chromium": (["/usr/bin/chromium"], "chromium"),  # tests/integration/test_report_outputs.py renders the HTML report
 }
 
 
