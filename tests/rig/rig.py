@@ -6,6 +6,7 @@ What it runs, all bound to 127.0.0.0/8:
     (hostN.test -> 127.0.1.N; all of its own challenge servers disabled; no AAAA answers)
   * Pebble (ACME CA): https://127.0.0.1:14000/dir, management on 127.0.0.1:15000,
     HTTP-01 validation dials <A record>:80
+  * OCSP responder of the rig OCSP CA: http://127.0.0.1:6960/ (openssl ocsp behind a loopback HTTP front)
   * per "managed host" N: sshd on 127.0.1.N:22 (root, key auth) and nginx or Apache on
     127.0.1.N:80 and :443, each with its own directory <base>/hosts/hostN/
 
@@ -40,9 +41,15 @@ from certfleet_rig import (  # noqa: E402
     STOP_TIMEOUT, TEMPLATES, OwnedProcess, Paths, PortCheck, RigError, alive, clean, default_base, down,
     ensure_packages, main, pebble_log_mark, pebble_log_since, reset_hosts, services, set_dns, status, up,
 )
+from certfleet_rig import (  # noqa: E402  the rig OCSP CA and responder (certfleet_rig/ocsp.py)
+    OCSP_LISTEN, OCSP_RESPONDER_URL, ensure_ocsp, ocsp_fakeacme_issuer, ocsp_issue, ocsp_mode, ocsp_register,
+    ocsp_revoke, ocsp_status,
+)
 __all__ = [
     "up", "down", "status", "clean", "reset_hosts", "set_dns", "pebble_log_mark", "pebble_log_since",
     "RigError", "Paths", "default_base", "main",
+    "ensure_ocsp", "ocsp_issue", "ocsp_register", "ocsp_revoke", "ocsp_mode", "ocsp_status",
+    "ocsp_fakeacme_issuer", "OCSP_LISTEN", "OCSP_RESPONDER_URL",
     "OwnedProcess", "PortCheck", "alive", "ensure_packages", "services",
     "APACHE_MODULES", "BINARIES", "CTS_MGMT", "CTS_MGMT_URL", "DEFAULT_BASE", "DEFAULT_COLLECTIONS",
     "DEFAULT_VALIDITY", "DIRECTORY_URL", "DNS_LISTEN", "HERE", "MARKER_ENV", "MAX_HOSTS", "PEBBLE_LISTEN",

@@ -9,6 +9,7 @@ One module per concern, imports pointing one way (down this list):
   packages.py      binaries and their Debian packages (apt-get install of the missing ones)
   keymaterial.py   Pebble's HTTPS CA, SSH keys, ACME account key, host keys and placeholder certificates
   ca.py            Pebble, pebble-challtestsrv, A records, Pebble's roots and log
+  ocsp.py          the rig OCSP CA and its responder (openssl ocsp behind a loopback HTTP front)
   hosts.py         per host: sshd, nginx or Apache (configs, start, stop), reset-hosts
   clientconfig.py  inventory.yml, ansible.cfg, known_hosts, ControlPersist masters
   api.py           up, down, status, clean
@@ -21,6 +22,8 @@ from .ca import (CTS_MGMT, CTS_MGMT_URL, DEFAULT_VALIDITY, DIRECTORY_URL, DNS_LI
 from .cli import main
 from .errors import RigError
 from .hosts import APACHE_MODULES, reset_hosts
+from .ocsp import (OCSP_LISTEN, RESPONDER_URL as OCSP_RESPONDER_URL, ensure_ocsp, ocsp_fakeacme_issuer,
+                   ocsp_issue, ocsp_mode, ocsp_register, ocsp_revoke, ocsp_status)
 from .packages import BINARIES, ensure_packages
 from .paths import DEFAULT_BASE, DEFAULT_COLLECTIONS, MAX_HOSTS, TEMPLATES, Paths, default_base
 from .processes import MARKER_ENV, PORT_TIMEOUT, STOP_TIMEOUT, OwnedProcess, PortCheck, alive
@@ -29,6 +32,8 @@ __all__ = [
     # the Python API
     "up", "down", "status", "clean", "reset_hosts", "set_dns", "pebble_log_mark", "pebble_log_since",
     "RigError", "Paths", "default_base", "main",
+    "ensure_ocsp", "ocsp_issue", "ocsp_register", "ocsp_revoke", "ocsp_mode", "ocsp_status",
+    "ocsp_fakeacme_issuer", "OCSP_LISTEN", "OCSP_RESPONDER_URL",
     # building blocks
     "OwnedProcess", "PortCheck", "alive", "ensure_packages", "services",
     # constants

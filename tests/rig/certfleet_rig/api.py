@@ -11,6 +11,7 @@ from .errors import RigError, fail
 from .hosts import ensure_host, finish_web_start, host_processes, host_status
 from .files import log, mkdir, rm, write
 from .keymaterial import ensure_account_key, ensure_pebble_tls, ensure_ssh_client_key
+from .ocsp import RESPONDER_URL, ensure_ocsp_responder, responder as ocsp_responder
 from .packages import ensure_packages
 from .paths import MAX_HOSTS, Paths, host_ip, host_name
 from .processes import locked, stop_pids, wait_ports
@@ -20,7 +21,7 @@ def services(paths):
     """The rig's shared daemons (not per host), in start order: status() reports them in this order,
     down() stops them after the hosts. A new service (a name server, an OCSP responder) goes here and
     gets an ensure_...() call in up(); see processes.py for the pattern."""
-    return [ca.challtestsrv(paths), ca.pebble(paths)]
+    return [ca.challtestsrv(paths), ca.pebble(paths), ocsp_responder(paths)]
 
 
 def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, nonce_reject=0, authz_reuse=0,
@@ -72,6 +73,8 @@ def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, non
         checks = ca.ensure_challtestsrv(paths, started)
         pebble_checks, opts = ca.ensure_pebble(paths, validity, nonce_reject, authz_reuse, alternate_roots, started)
         checks += pebble_checks
+        # -- the rig OCSP CA's responder (ocsp.py): key material once, one small loopback HTTP front
+        checks += ensure_ocsp_responder(paths, started)
 
         # -- hosts: sshd now, web servers launched in parallel and collected below
         kinds = {i: ("apache" if i in apache else "nginx") for i in range(1, n + 1)}
@@ -111,6 +114,7 @@ def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, non
         "pebble_root": paths.pebble_root,
         "pebble_alternate_roots": [paths.alt_root(i) for i in range(1, int(alternate_roots) + 1)],
         "pebble_log": paths.pebble_log,
+        "ocsp_responder_url": RESPONDER_URL,
         "pebble_options": {k: opts[k] for k in ca.PEBBLE_OPTIONS},
         "account_key": paths.account_key,
         "ssh_key": paths.ssh_key,

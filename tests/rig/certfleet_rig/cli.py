@@ -8,6 +8,7 @@ from .api import clean, down, status, up
 from .ca import DEFAULT_VALIDITY, pebble_log_mark, set_dns
 from .errors import RigError
 from .hosts import reset_hosts
+from .ocsp import add_cli as add_ocsp_cli, run_cli as run_ocsp_cli
 from .paths import DEFAULT_BASE
 
 DESCRIPTION = "Local test rig for the certfleet.tls collection (no Docker, loopback only, runs as root)."
@@ -35,6 +36,7 @@ def main(argv=None):
     sub.add_parser("clean", parents=[common], help="down, then delete the base dir")
     sub.add_parser("reset-hosts", parents=[common], help="live -> placeholder, drop releases/next/challenges")
     sub.add_parser("pebble-log-mark", parents=[common], help="print the Pebble log path and current size")
+    add_ocsp_cli(sub, common)  # ocsp, ocsp-issue, ocsp-revoke, ocsp-mode
     dn = sub.add_parser("dns", parents=[common], help="set the A records of NAME (replaces existing ones)")
     dn.add_argument("name")
     dn.add_argument("ips", nargs="+", metavar="IP")
@@ -54,6 +56,8 @@ def main(argv=None):
             res = reset_hosts(base=a.base)
         elif a.cmd == "pebble-log-mark":
             res = pebble_log_mark(base=a.base)
+        elif a.cmd.startswith("ocsp"):
+            res = run_ocsp_cli(a)
         else:
             res = set_dns(a.name, a.ips, base=a.base)
     except RigError as e:

@@ -17,6 +17,8 @@ BINARIES = {
     "nginx": (["/usr/sbin/nginx"], "nginx"),
     "apache2": (["/usr/sbin/apache2"], "apache2"),
     "openssl": (["/usr/bin/openssl"], "openssl"),
+    "python3": (["/usr/bin/python3"], "python3"),  # ocsp.py: the OCSP responder front
+    "faketime": (["/usr/bin/faketime"], "faketime"),  # ocsp.py: stale answers from openssl ocsp
     "chromium": (["/usr/bin/chromium"], "chromium"),  # tests/integration/test_report_outputs.py renders the HTML report
 }
 
