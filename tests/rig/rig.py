@@ -2,8 +2,9 @@
 """Local test rig for the certfleet.tls collection (no Docker, loopback only, runs as root).
 
 What it runs, all bound to 127.0.0.0/8:
-  * pebble-challtestsrv: mock DNS on 127.0.0.1:8053, management API on 127.0.0.1:8055
-    (hostN.test -> 127.0.1.N; all of its own challenge servers disabled; no AAAA answers)
+  * BIND 9 (named) on 127.0.0.1:5053: zones test. (hostN.test -> 127.0.1.N) and acme-delegated.test.,
+    RFC 2136 updates signed with TSIG (keys in <base>/named/*.key); Pebble's resolver
+  * pebble-challtestsrv on 127.0.0.1:8053 and :8055 (no longer Pebble's resolver)
   * Pebble (ACME CA): https://127.0.0.1:14000/dir, management on 127.0.0.1:15000,
     HTTP-01 validation dials <A record>:80
   * OCSP responder of the rig OCSP CA: http://127.0.0.1:6960/ (openssl ocsp behind a loopback HTTP front)
@@ -41,6 +42,9 @@ from certfleet_rig import (  # noqa: E402
     STOP_TIMEOUT, TEMPLATES, OwnedProcess, Paths, PortCheck, RigError, alive, clean, default_base, down,
     ensure_packages, main, pebble_log_mark, pebble_log_since, reset_hosts, services, set_dns, status, up,
 )
+from certfleet_rig import (  # noqa: E402  the rig's BIND (certfleet_rig/bind.py)
+    NAMED_LISTEN, delegate_acme_challenge, dns_info, named_log_mark, named_log_since, set_dns_records,
+)
 from certfleet_rig import (  # noqa: E402  the rig OCSP CA and responder (certfleet_rig/ocsp.py)
     OCSP_LISTEN, OCSP_RESPONDER_URL, ensure_ocsp, ocsp_fakeacme_issuer, ocsp_issue, ocsp_mode, ocsp_register,
     ocsp_revoke, ocsp_status,
@@ -48,6 +52,7 @@ from certfleet_rig import (  # noqa: E402  the rig OCSP CA and responder (certfl
 __all__ = [
     "up", "down", "status", "clean", "reset_hosts", "set_dns", "pebble_log_mark", "pebble_log_since",
     "RigError", "Paths", "default_base", "main",
+    "set_dns_records", "delegate_acme_challenge", "dns_info", "named_log_mark", "named_log_since", "NAMED_LISTEN",
     "ensure_ocsp", "ocsp_issue", "ocsp_register", "ocsp_revoke", "ocsp_mode", "ocsp_status",
     "ocsp_fakeacme_issuer", "OCSP_LISTEN", "OCSP_RESPONDER_URL",
     "OwnedProcess", "PortCheck", "alive", "ensure_packages", "services",

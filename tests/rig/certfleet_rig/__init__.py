@@ -8,7 +8,8 @@ One module per concern, imports pointing one way (down this list):
   processes.py     run, spawn, own, wait for, stop processes; the lock; OwnedProcess (the service pattern)
   packages.py      binaries and their Debian packages (apt-get install of the missing ones)
   keymaterial.py   Pebble's HTTPS CA, SSH keys, ACME account key, host keys and placeholder certificates
-  ca.py            Pebble, pebble-challtestsrv, A records, Pebble's roots and log
+  bind.py          BIND 9 (named): zones test. and acme-delegated.test., TSIG keys, records via nsupdate
+  ca.py            Pebble (resolving through BIND), pebble-challtestsrv, A records, Pebble's roots and log
   ocsp.py          the rig OCSP CA and its responder (openssl ocsp behind a loopback HTTP front)
   hosts.py         per host: sshd, nginx or Apache (configs, start, stop), reset-hosts
   clientconfig.py  inventory.yml, ansible.cfg, known_hosts, ControlPersist masters
@@ -17,6 +18,8 @@ One module per concern, imports pointing one way (down this list):
 """
 
 from .api import clean, down, services, status, up
+from .bind import (NAMED_LISTEN, delegate_acme_challenge, dns_info, named_log_mark, named_log_since,
+                   set_dns_records)
 from .ca import (CTS_MGMT, CTS_MGMT_URL, DEFAULT_VALIDITY, DIRECTORY_URL, DNS_LISTEN, PEBBLE_LISTEN, PEBBLE_MGMT,
                  PEBBLE_MGMT_URL, pebble_log_mark, pebble_log_since, set_dns)
 from .cli import main
@@ -32,6 +35,7 @@ __all__ = [
     # the Python API
     "up", "down", "status", "clean", "reset_hosts", "set_dns", "pebble_log_mark", "pebble_log_since",
     "RigError", "Paths", "default_base", "main",
+    "set_dns_records", "delegate_acme_challenge", "dns_info", "named_log_mark", "named_log_since", "NAMED_LISTEN",
     "ensure_ocsp", "ocsp_issue", "ocsp_register", "ocsp_revoke", "ocsp_mode", "ocsp_status",
     "ocsp_fakeacme_issuer", "OCSP_LISTEN", "OCSP_RESPONDER_URL",
     # building blocks

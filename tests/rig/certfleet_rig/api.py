@@ -5,7 +5,7 @@ import os
 import shutil
 import time
 
-from . import ca
+from . import bind, ca
 from .clientconfig import close_control_masters, write_ansible_cfg, write_inventory, write_known_hosts
 from .errors import RigError, fail
 from .hosts import ensure_host, finish_web_start, host_processes, host_status
@@ -13,7 +13,7 @@ from .files import log, mkdir, rm, write
 from .keymaterial import ensure_account_key, ensure_pebble_tls, ensure_ssh_client_key
 from .ocsp import RESPONDER_URL, ensure_ocsp_responder, responder as ocsp_responder
 from .packages import ensure_packages
-from .paths import MAX_HOSTS, Paths, host_ip, host_name
+from .paths import MAX_HOSTS, Paths, host_name
 from .processes import locked, stop_pids, wait_ports
 
 
@@ -21,7 +21,7 @@ def services(paths):
     """The rig's shared daemons (not per host), in start order: status() reports them in this order,
     down() stops them after the hosts. A new service (a name server, an OCSP responder) goes here and
     gets an ensure_...() call in up(); see processes.py for the pattern."""
-    return [ca.challtestsrv(paths), ca.pebble(paths), ocsp_responder(paths)]
+    return [bind.named(paths), ca.challtestsrv(paths), ca.pebble(paths), ocsp_responder(paths)]
 
 
 def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, nonce_reject=0, authz_reuse=0,
@@ -69,8 +69,8 @@ def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, non
         ensure_account_key(paths)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 
-        # -- the CA: its DNS first (Pebble resolves through it)
-        checks = ca.ensure_challtestsrv(paths, started)
+        # -- the CA: its DNS first (Pebble resolves through BIND)
+        checks = bind.ensure_named(paths, started) + ca.ensure_challtestsrv(paths, started)
         pebble_checks, opts = ca.ensure_pebble(paths, validity, nonce_reject, authz_reuse, alternate_roots, started)
         checks += pebble_checks
         # -- the rig OCSP CA's responder (ocsp.py): key material once, one small loopback HTTP front
@@ -89,9 +89,8 @@ def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, non
 
         wait_ports(checks)
 
-        # -- DNS (challtestsrv keeps records in memory)
-        for i in range(1, n + 1):
-            ca.set_a_records(paths, "%s.test" % host_name(i), [host_ip(i)])
+        # -- DNS: hostN.test A records in BIND, one RFC 2136 update
+        bind.set_host_records(paths, n)
         # -- Pebble's roots (regenerated at every Pebble start)
         ca.fetch_roots(paths, alternate_roots)
         # -- client side files
@@ -119,7 +118,8 @@ def up(hosts=3, apache=None, deny_dotfiles=(), validity=ca.DEFAULT_VALIDITY, non
         "account_key": paths.account_key,
         "ssh_key": paths.ssh_key,
         "known_hosts": paths.known_hosts,
-        "dns_server": "%s:%d" % ca.DNS_LISTEN,
+        "dns_server": "%s:%d" % bind.NAMED_LISTEN,
+        "dns": bind.dns_info(paths),
         "started": started,
         "installed_packages": installed,
         "seconds": round(time.monotonic() - t0, 2),

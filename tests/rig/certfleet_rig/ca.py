@@ -1,4 +1,7 @@
-"""The CA side: Pebble (ACME), pebble-challtestsrv (its DNS), the A records, Pebble's roots and log."""
+"""The CA side: Pebble (ACME), pebble-challtestsrv, the A records (in BIND), Pebble's roots and log.
+
+Pebble resolves names through the rig's BIND (bind.py), which serves the A records and the dns-01 TXT
+records; challtestsrv still runs (bench/ reads its PID) but no longer answers Pebble."""
 
 import hashlib
 import json
@@ -8,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 
+from . import bind
 from .errors import fail
 from .files import log, now, rm, template, write
 from .packages import binary
@@ -63,27 +67,14 @@ def _no_proxy_opener(context=None):
     return urllib.request.build_opener(*handlers)
 
 
-def _cts_post(paths, endpoint, payload):
-    req = urllib.request.Request(CTS_MGMT_URL + endpoint, data=json.dumps(payload).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with _no_proxy_opener().open(req, timeout=10) as r:
-            r.read()
-    except (OSError, urllib.error.URLError) as e:
-        fail("challtestsrv %s %s failed: %s (is the rig up?)" % (endpoint, json.dumps(payload), e), paths.cts_log)
-
-
 def set_a_records(paths, name, ips):
-    """Replace the A records of `name` (challtestsrv's /add-a appends, so clear first)."""
-    name = name.rstrip(".")
-    _cts_post(paths, "/clear-a", {"host": name})
-    if ips:
-        _cts_post(paths, "/add-a", {"host": name, "addresses": list(ips)})
+    """Replace the A records of `name` in the rig's BIND (an RFC 2136 update)."""
+    bind.set_records(paths, name, "A", list(ips))
 
 
 def set_dns(name, ips, base=None):
-    """Replace the A records of `name` in the mock DNS (all `ips`; an empty list clears them).
-    Records live in challtestsrv's memory: they are gone after `down`."""
+    """Replace the A records of `name` in the rig's BIND (all `ips`; an empty list clears them).
+    Records live in its zone until named restarts (a `down`, then `up`)."""
     paths = Paths(base)
     set_a_records(paths, name, list(ips))
     return {"name": name.rstrip("."), "addresses": list(ips)}
@@ -104,7 +95,7 @@ def pebble_desired(paths, validity, nonce_reject, authz_reuse, alternate_roots):
     if alternate_roots:
         env["PEBBLE_ALTERNATE_ROOTS"] = str(int(alternate_roots))
     opts = {"validity": int(validity), "nonce_reject": int(nonce_reject), "authz_reuse": int(authz_reuse),
-            "alternate_roots": int(alternate_roots), "env": env,
+            "alternate_roots": int(alternate_roots), "env": env, "dns_server": "%s:%d" % bind.NAMED_LISTEN,
             "config_sha256": hashlib.sha256(cfg.encode()).hexdigest()}
     return cfg, env, opts
 
@@ -141,7 +132,7 @@ def ensure_pebble(paths, validity, nonce_reject, authz_reuse, alternate_roots, s
             f.write("%s certfleet rig: pebble options %s\n" % (now(), json.dumps(opts, sort_keys=True)))
         # env: PEBBLE_VA_NOSLEEP (no random delay before each validation), nonce rejection and authz
         # reuse at the asked percentages (0 by default: deterministic tests), alternate roots
-        pid = proc.spawn([binary("pebble"), "-config", paths.pebble_cfg, "-dnsserver", "%s:%d" % DNS_LISTEN,
+        pid = proc.spawn([binary("pebble"), "-config", paths.pebble_cfg, "-dnsserver", opts["dns_server"],
                           "-strict=false"], env=daemon_env(paths, env), cwd=paths.pebble_dir)
         write(paths.pebble_opts, json.dumps(opts, sort_keys=True, indent=1) + "\n")
         started.append("pebble")

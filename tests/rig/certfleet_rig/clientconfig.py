@@ -7,6 +7,7 @@ import shlex
 import stat
 import subprocess
 
+from .bind import dns_info
 from .ca import DIRECTORY_URL
 from .files import write
 from .hosts import web_info
@@ -38,6 +39,10 @@ def write_inventory(paths, n, kinds):
         "    certificate_acme_terms_agreed: true",
         "    certificate_account_email: ops@example.org",
         "    certificate_resolve: %s" % _y(resolve),
+    ]
+    # the rig's BIND: rig_dns_server, _port, _zone, _tsig_key_name, _tsig_key_file, _delegated_zone, ...
+    lines += ["    rig_dns_%s: %s" % (k, _y(v)) for k, v in dns_info(paths).items() if k != "log"]
+    lines += [
         "  children:",
         "    webservers:",
         "      hosts:" if n else "      hosts: {}",

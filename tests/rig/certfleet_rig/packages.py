@@ -19,6 +19,8 @@ BINARIES = {
     "openssl": (["/usr/bin/openssl"], "openssl"),
     "python3": (["/usr/bin/python3"], "python3"),  # ocsp.py: the OCSP responder front
     "faketime": (["/usr/bin/faketime"], "faketime"),  # ocsp.py: stale answers from openssl ocsp
+    "named": (["/usr/sbin/named"], "bind9"),  # bind.py: the rig's name server
+    "nsupdate": (["/usr/bin/nsupdate"], "bind9-dnsutils"),  # bind.py: RFC 2136 updates of the rig's records
     "chromium": (["/usr/bin/chromium"], "chromium"),  # tests/integration/test_report_outputs.py renders the HTML report
 }
 
