@@ -54,8 +54,11 @@ EAB_MACS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.s
 
 class FakeAcme:
     def __init__(self, profiles=None, ari=False, reject_replaces=False, hostile_token=None,
-                 eab_required=False, eab_kid=None, eab_hmac_key=None, tls=False):
+                 eab_required=False, eab_kid=None, eab_hmac_key=None, tls=False, issuing_ca=None):
         self.profiles = profiles
+        # issuing_ca: issue with another CA (dict: cert_pem, key_pem, optional ocsp_url put in each leaf's AIA,
+        # optional on_issue(leaf_pem) called per certificate), e.g. the rig OCSP CA: rig.ocsp_fakeacme_issuer().
+        self.issuing_ca = issuing_ca
         # External Account Binding (RFC 8555 §7.3.4): the credentials the CA would hand out.
         self.eab_required = eab_required
         self.eab_kid = eab_kid or "kid-" + b64e(secrets.token_bytes(6))
@@ -186,15 +189,26 @@ class FakeAcme:
         names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
             x509.DNSName)
         now = datetime.datetime.now(UTC)
-        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-                .issuer_name(self.ca_cert.subject).public_key(csr.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now)
-                .not_valid_after(now + datetime.timedelta(days=lifetime_days))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
-                               critical=False)
-                .sign(self.ca_key, hashes.SHA256()))
-        pem = cert.public_bytes(serialization.Encoding.PEM) + self.ca_cert.public_bytes(serialization.Encoding.PEM)
+        ca_key, ca_cert = self.ca_key, self.ca_cert
+        if self.issuing_ca:
+            ca_cert = x509.load_pem_x509_certificate(self.issuing_ca["cert_pem"].encode())
+            ca_key = serialization.load_pem_private_key(self.issuing_ca["key_pem"].encode(), password=None)
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+                   .issuer_name(ca_cert.subject).public_key(csr.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=lifetime_days))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
+        if self.issuing_ca and self.issuing_ca.get("ocsp_url"):
+            ocsp_url = x509.UniformResourceIdentifier(self.issuing_ca["ocsp_url"])
+            builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                x509.oid.AuthorityInformationAccessOID.OCSP, ocsp_url)]), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        pem = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
+        if self.issuing_ca and self.issuing_ca.get("on_issue"):
+            self.issuing_ca["on_issue"](cert.public_bytes(serialization.Encoding.PEM).decode())
         return cert, pem.decode()
 
     # -- HTTP ------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ UTC = datetime.timezone.utc
 NOW = datetime.datetime.now(UTC).replace(microsecond=0)
 HOUR = datetime.timedelta(hours=1)
 DAY = datetime.timedelta(days=1)
-GOOD, REVOKED, UNKNOWN = x509_ocsp.OCSPCertStatus.GOOD, x509_ocsp.OCSPCertStatus.REVOKED, x509_ocsp.OCSPCertStatus.UNKNOWN
+GOOD, REVOKED, UNKNOWN = (x509_ocsp.OCSPCertStatus.GOOD, x509_ocsp.OCSPCertStatus.REVOKED,
+                          x509_ocsp.OCSPCertStatus.UNKNOWN)
 
 
 def _name(cn):
@@ -191,9 +192,9 @@ def test_tampered_response_is_a_bad_signature():
 
 # -- refused: certID ---------------------------------------------------------------------------------------------
 def test_response_about_another_certificate_is_a_certid_mismatch():
-    with pytest.raises(ocsp.OcspInvalid, match=r"certID mismatch: the response is not about CN=www.example.org, "
-                                               r"serial %x .*answers for serial %x" % (LEAF.serial_number,
-                                                                                        OTHER_LEAF.serial_number)):
+    expected = (r"certID mismatch: the response is not about CN=www.example.org, serial %x .*answers for serial %x"
+                % (LEAF.serial_number, OTHER_LEAF.serial_number))
+    with pytest.raises(ocsp.OcspInvalid, match=expected):
         ocsp.verify_response(response(cert=OTHER_LEAF), LEAF, ISSUER[1], NOW)
 
 

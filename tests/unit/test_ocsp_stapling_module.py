@@ -237,6 +237,7 @@ def test_wrong_issuer_is_refused_before_any_request(module_runner, responder, si
 
 def test_unreadable_inputs_are_named(module_runner, tmp_path):
     result = module_runner("ocsp_stapling", dict(cert_path=str(tmp_path / "missing.pem")))
-    assert result["failed"] is True and result["msg"].startswith("cert_path %s cannot be read" % (tmp_path / "missing.pem"))
+    assert result["failed"] is True
+    assert result["msg"].startswith("cert_path %s cannot be read" % (tmp_path / "missing.pem"))
     result = module_runner("ocsp_stapling", dict(cert_content="not a certificate", issuer_content=pem(CA)))
     assert result["failed"] is True and result["msg"] == "cert_content holds no certificate (PEM or DER expected)"
