@@ -8,6 +8,7 @@ faketime two days back). OpenSSL's own client (`openssl ocsp -respin`) is the in
 
 import base64
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import pytest
 
 import rig as rigmod  # tests/rig/rig.py
 from fakeacme import FakeAcme
-from rigtools import BASE
+from rigtools import BASE, run_playbook, served_certificate
+from cryptography.hazmat.primitives import serialization
+
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys
 
 RIG_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rig", "rig.py")
@@ -142,3 +145,21 @@ def test_acme_order_from_the_fake_ca_issuing_with_the_rig_ca(module_runner, resp
     assert not result.get("failed"), result
     assert result["status"] == "good" and result["responder_url"] == "http://127.0.0.1:6960/"
     assert result["certificate"].startswith("cert_content (CN=ocsp-acme.test")
+
+
+def test_certificate_role_deploys_a_certificate_with_the_rig_ocsp_url(module_runner, responder, fresh_rig):
+    """The recipe for the web roles' tests: the issue playbook against the fake ACME server issuing with the rig
+    OCSP CA puts a certificate with the responder's URL on a host; its served certificate staples as good."""
+    with FakeAcme(issuing_ca=rigmod.ocsp_fakeacme_issuer(base=BASE)) as fake:
+        run = run_playbook("certfleet.tls.issue", "-e", json.dumps({
+            "certificate_acme_directory": fake.directory_url, "certificate_verify_ca_bundle": responder["ca_pem"]}),
+            limit="host1")
+    assert run.rc == 0 and run.recap["host1"]["failed"] == 0, run
+    served = served_certificate("127.0.1.1", "host1.test", responder["ca_pem"])
+    with open(responder["ca_pem"]) as handle:
+        chain = handle.read()
+    result = module_runner("ocsp_stapling", dict(
+        cert_content=served.public_bytes(serialization.Encoding.PEM).decode() + chain))
+    assert not result.get("failed"), result
+    assert result["status"] == "good" and result["responder_url"] == "http://127.0.0.1:6960/"
+    assert result["certificate"].startswith("cert_content (CN=host1.test")
