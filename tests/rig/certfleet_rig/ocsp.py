@@ -24,6 +24,7 @@ import base64
 import calendar
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -64,7 +65,7 @@ class OcspFiles:
 
     def __init__(self, directory):
         self.dir = os.path.abspath(directory)
-        j = lambda name: os.path.join(self.dir, name)  # noqa: E731
+        j = functools.partial(os.path.join, self.dir)
         self.ca_pem, self.ca_key = j("ca.pem"), j("ca.key")
         self.responder_pem, self.responder_key = j("responder.pem"), j("responder.key")
         self.impostor_pem, self.impostor_key = j("impostor.pem"), j("impostor.key")
@@ -265,9 +266,8 @@ def ocsp_revoke(serial, reason="keyCompromise", base=None):
             row[0], row[2] = "R", "%s,%s" % (_index_time(revoked_at), reason)
         _write_index(f, rows)
     log(paths, "OCSP: revoked serial %s (%s)" % (wanted, reason))
-    return {"serial": "%x" % int(wanted, 16), "revoked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                           time.gmtime(int(revoked_at))),
-            "reason": reason}
+    return {"serial": "%x" % int(wanted, 16), "reason": reason,
+            "revoked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(revoked_at)))}
 
 
 def ocsp_mode(mode="delegated", minutes=DEFAULT_MINUTES, base=None):
