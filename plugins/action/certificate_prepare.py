@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller half of certfleet.tls.certificate_prepare: the decide step of the runbook, in named steps.
 
-    check the request -> read the host -> decide -> choose the key -> stage -> preflight
+    check the requests -> read the host -> decide -> choose the key -> stage -> preflight
+
+Every certificate of the host goes through each step together: one host exec reads them all, one stages them all.
 
 Why an action plugin: the decision needs ``cryptography`` (the host has only Python), the key must be made
 on the control node, and the probe is fetched from the control node. Doing all of it inside one task keeps
@@ -26,10 +28,11 @@ from ansible_collections.certfleet.tls.plugins.module_utils._acme import renewal
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory import resolve_directory
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
-from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import certificate_name, verify_target
+from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import verify_target
 from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_PREPARE_SPEC
 from ansible_collections.certfleet.tls.plugins.module_utils.errors import CertfleetError, InputError
 from ansible_collections.certfleet.tls.plugins.module_utils.run_key_share import RunKeyShare
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
 
 HOST_MODULE = "certfleet.tls.certificate_state"
 PROBE_PREFIX = "certfleet-probe-"  # certificate_deploy removes every file with this prefix
@@ -48,22 +51,35 @@ def probe(address, port, domain, path, timeout):
         conn.close()
 
 
-def check_request(args):
+def check_requests(args):
     """Every input the control node can check, in every run, before the host or the CA is contacted."""
-    if not os.path.isabs(args["certificate_dir"]):
-        raise InputError("certificate_dir %r is not an absolute path (a relative one would land in the SSH "
-                         "user's home)" % args["certificate_dir"])
     try:
-        domains = tls_keys.normalize_domains(args["domains"])
-    except InputError as error:
-        raise InputError("domains: %s" % error.msg)
+        if args["requests"]:
+            requests = normalize_requests(args["requests"])
+        elif args["domains"] or args["certificate_dir"]:
+            requests = normalize_requests(None, args["domains"] or [], args["certificate_dir"], args["webroot"],
+                                          args["name"])
+        else:
+            requests = []
+    except RequestError as error:
+        raise InputError(str(error))
+    if not requests:
+        raise InputError("no certificate requested: give requests (certificate_requests in the role) or domains and "
+                         "certificate_dir (certificate_domains, certificate_dir and certificate_webroot)")
     decisions.check_renewal_options(args["renew_at_fraction"], args["renew_before_days"])
     directory_url = resolve_directory(args["acme_directory"])
-    if args["preflight"] and not args["webroot"]:
-        raise InputError("webroot is required for http-01 (the preflight and the challenge files are written there)")
-    if args["webroot"] and not os.path.isabs(args["webroot"]):
-        raise InputError("webroot %r is not an absolute path" % args["webroot"])
-    return dict(domains=domains, name=certificate_name(domains, args["name"]), directory_url=directory_url)
+    for request in requests:
+        label = "certificate %s" % request["name"]
+        if not os.path.isabs(request["dir"]):
+            raise InputError("%s: certificate_dir %r is not an absolute path (a relative one would land in the SSH "
+                             "user's home)" % (label, request["dir"]))
+        if args["preflight"] and request["challenge"] == "http-01" and not request["webroot"]:
+            raise InputError("%s: webroot is required for http-01 (the preflight and the challenge files are written "
+                             "there)" % label)
+        if request["webroot"] and not os.path.isabs(request["webroot"]):
+            raise InputError("%s: webroot %r is not an absolute path" % (label, request["webroot"]))
+        request["key_type"] = request.get("key_type") or args["key_type"]
+    return requests, directory_url
 
 
 def _spki_of_csr(csr_pem, what):
@@ -72,6 +88,13 @@ def _spki_of_csr(csr_pem, what):
     except CertfleetError:
         return None, None
     return tls_keys.spki_sha256(csr.public_key()), names
+
+
+def _backend_count(backends, name):
+    """``backends`` is a count (single form) or {certificate name: number of hosts of the run that serve it}."""
+    if isinstance(backends, dict):
+        return int(backends.get(name, 1))
+    return int(backends or 1)
 
 
 class ActionModule(ActionBase):
@@ -86,11 +109,11 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(outcome.get("msg", "certificate_state failed"), result=outcome)
         return outcome
 
-    def _ari(self, cert, args, request):
+    def _ari(self, cert, args, directory_url):
         """RFC 9773 window of the deployed certificate, or (None, why not). Two unauthenticated GETs."""
         try:
             cert_id = renewal.ari_cert_id(cert)
-            info = renewal.anonymous_renewal_info(request["directory_url"], cert, args["acme_ca_bundle"])
+            info = renewal.anonymous_renewal_info(directory_url, cert, args["acme_ca_bundle"])
         except CertfleetError as error:
             return None, "ARI unavailable: %s" % error.msg
         if info is None:
@@ -101,101 +124,140 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=CERTIFICATE_PREPARE_SPEC)
         try:
-            request = check_request(args)
+            requests, directory_url = check_requests(args)
         except CertfleetError as error:
             raise AnsibleActionFail(error.msg)
-        domains, name = request["domains"], request["name"]
-        cdir = args["certificate_dir"]
         address = args["preflight_address"] or task_vars.get("ansible_host") or self._play_context.remote_addr
-        result.update(changed=False, name=name, domains=domains, certificate_dir=cdir, address=address,
-                      verify_target=verify_target(task_vars.get("inventory_hostname"), name, address, domains,
-                                                  args["verify_port"]))
+        host = task_vars.get("inventory_hostname")
+        plans = [dict(name=r["name"], domains=r["domains"], certificate_dir=r["dir"], webroot=r["webroot"],
+                      key_type=r["key_type"], profile=r.get("profile"), challenge=r["challenge"], address=address,
+                      verify_target=verify_target(host, r["name"], address, r["domains"], args["verify_port"]))
+                 for r in requests]
+        result.update(changed=False, address=address, certificates=plans)
         try:
-            return self._steps(result, args, request, task_vars)
+            self._steps(result, args, plans, directory_url, task_vars)
         except AnsibleActionFail as failure:
-            # Keep what was learnt (name, reason, current certificate) beside the message: the role reports it.
+            # Keep what was learnt (names, reasons, current certificates) beside the message: the role reports it.
             raise AnsibleActionFail(failure.message, result=dict(result, **failure.result))
+        result["due"] = any(plan["due"] and not plan.get("failed") for plan in plans)
+        result["due_names"] = [plan["name"] for plan in plans if plan["due"] and not plan.get("failed")]
+        result["failed_names"] = [plan["name"] for plan in plans if plan.get("failed")]
+        if not args["requests"]:
+            # Single form (domains + certificate_dir): the one plan's fields at the top, and its failure is the task's.
+            result.update(dict((k, v) for k, v in plans[0].items() if k not in ("failed", "msg")))
+            if plans[0].get("failed"):
+                result.update(failed=True, msg=plans[0]["msg"])
+        return result
 
-    def _steps(self, result, args, request, task_vars):
-        domains, name, cdir, address = request["domains"], request["name"], args["certificate_dir"], result["address"]
-        # 1. Read the host: deployed certificate, staged key, order record, unfinished deploy, config test.
-        held = self._host(task_vars, step="read", certificate_dir=cdir, webroot=args["webroot"],
-                          test_command=args["test_command"] or None)
-        cert = x509info.load_certificate(held["live_cert"]) if held.get("live_cert") else None
-        live_spki = tls_keys.spki_sha256(cert.public_key()) if cert is not None else None
-        staged_spki, staged_names = _spki_of_csr(held["staged_csr"], "staged CSR") if held.get("staged_csr") \
-            else (None, None)
-
-        # 2. Decide (ARI only for a certificate from a CA that is not already due by the lifetime rule).
-        ari = None
-        if args["ari"] and cert is not None and not x509info.is_self_signed(cert):
-            ari, ari_note = self._ari(cert, args, request)
-            if ari_note:
-                result["ari_note"] = ari_note
-            else:
-                result["ari"] = {"cert_id": ari["cert_id"], "window_start": ari["start"].isoformat(),
-                                 "window_end": ari["end"].isoformat(), "explanation_url": ari.get("explanation_url")}
-        decision = decisions.decide(cert, domains, renew_at_fraction=args["renew_at_fraction"],
-                                    renew_before_days=args["renew_before_days"], ari=ari, force=args["force"],
-                                    interrupted_deploy=held.get("interrupted_deploy"))
-        result.update(due=decision.due, code=decision.code, reason=decision.reason,
-                      remaining_seconds=max(decision.remaining_seconds, 0))
-        if decision.renew_at is not None:
-            result["renew_at"] = decision.renew_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if cert is not None:
-            result["current"] = x509info.certificate_facts(cert)
-
-        # 3. Choose the key.
-        shared = None
-        if decision.due and args["backends"] > 1:
-            shared = self._shared_key(name, domains, args["key_type"])
-        choice = decisions.choose_key(domains, staged_names, staged_spki, live_spki,
-                                      shared_spki=_spki_of_csr(shared[1], "shared CSR")[0] if shared else None)
-        result.update(key_choice=choice.code, key_reason=choice.reason)
-        if choice.discard_staged and not self._task.check_mode:
+    def _steps(self, result, args, plans, directory_url, task_vars):
+        # 1. Read the host: every deployed certificate, staged key, order record, unfinished deploy; the config test.
+        held = self._host(task_vars, step="read", test_command=args["test_command"] or None,
+                          certificates=[dict(certificate_dir=p["certificate_dir"], webroot=p["webroot"])
+                                        for p in plans])
+        for plan, state in zip(plans, held["certificates"]):
+            self._decide(plan, state, args, directory_url)
+        result["unmanaged"] = held.get("unmanaged", [])
+        stale = [dict(certificate_dir=p["certificate_dir"], csr=p.pop("_staged_csr")) for p in plans
+                 if p.get("_discard")]
+        if stale and not self._task.check_mode:
             # A stale next/ is removed whether or not anything is due: left in place, a later run would reuse it.
-            self._host(task_vars, step="discard_staged", certificate_dir=cdir, csr=held["staged_csr"])
+            self._host(task_vars, step="discard_staged", certificates=stale)
             result["changed"] = True
-        if not decision.due:
-            return result
-
-        stage = {}
-        if choice.reuse_staged:
-            csr_pem = held["staged_csr"]
-        else:
-            key_pem, csr_pem = shared or self._new_key(domains, args["key_type"])
-            stage = dict(privkey=key_pem, csr=csr_pem)
-        result.update(csr=csr_pem, key_reused=choice.reuse_staged)
-        if choice.resume_order and held.get("pending_order_url"):
-            # A run died after ordering: resume that order (same key, same names) rather than order again.
-            result["resume_order_url"] = held["pending_order_url"]
-        if result.get("ari"):
-            result["replaces"] = result["ari"]["cert_id"]  # RFC 9773 §5: this order replaces that certificate
+        due = [plan for plan in plans if plan["due"]]
+        for plan in plans:
+            plan.pop("_staged_csr", None)
+            plan.pop("_discard", None)
+        if not due:
+            return
+        stage = self._choose_keys(due, args)
         if self._task.check_mode:
             result["changed"] = True
-            return result
+            return
 
-        # 4. Stage the key (under the host's lock) and the preflight probe, in one host exec.
-        probe_token = probe_content = None
+        # 4. Stage the keys (under each certificate's lock on the host) and the preflight probes, in one host exec.
         if args["preflight"]:
-            probe_token = PROBE_PREFIX + secrets.token_urlsafe(16)
-            probe_content = "certfleet preflight " + secrets.token_urlsafe(16)
-            stage.update(webroot=args["webroot"], probe_token=probe_token, probe_content=probe_content)
+            for plan, item in zip(due, stage):
+                if plan["challenge"] == "http-01":
+                    plan["probe_token"] = PROBE_PREFIX + secrets.token_urlsafe(16)
+                    item.update(webroot=plan["webroot"], probe_token=plan["probe_token"],
+                                probe_content="certfleet preflight " + secrets.token_urlsafe(16))
+        stage = [item for item in stage if len(item) > 1]  # certificate_dir alone: nothing to write
         if stage:
-            written = self._host(task_vars, step="stage", certificate_dir=cdir, lock_timeout=args["lock_timeout"],
-                                 **stage)
+            written = self._host(task_vars, step="stage", lock_timeout=args["lock_timeout"], certificates=stage)
             result["changed"] = result["changed"] or written.get("changed", False)
 
-        # 5. Preflight: fetch the probe as the CA would, before the CA is contacted.
-        if probe_token:
-            result["probe_token"] = probe_token
-            failure = self._preflight(args, domains, address, probe_token, probe_content)
-            if failure:
-                self._host(task_vars, step="remove_probe", certificate_dir=cdir, webroot=args["webroot"],
-                           probe_token=probe_token)
-                result.pop("probe_token", None)
-                result.update(failed=True, **failure)
-        return result
+        # 5. Preflight: fetch each probe as the CA would, before the CA is contacted.
+        contents = dict((item["certificate_dir"], item.get("probe_content")) for item in stage)
+        failed_probes = []
+        for plan in due:
+            if plan.get("probe_token"):
+                failure = self._preflight(args, plan, contents[plan["certificate_dir"]])
+                if failure:
+                    plan.update(failed=True, **failure)
+                    failed_probes.append(dict(certificate_dir=plan["certificate_dir"], webroot=plan["webroot"],
+                                              probe_token=plan.pop("probe_token")))
+        if failed_probes:
+            self._host(task_vars, step="remove_probe", certificates=failed_probes)
+
+    def _decide(self, plan, state, args, directory_url):
+        # 2. Decide (ARI only for a certificate from a CA).
+        cert = x509info.load_certificate(state["live_cert"]) if state.get("live_cert") else None
+        ari = None
+        if args["ari"] and cert is not None and not x509info.is_self_signed(cert):
+            ari, ari_note = self._ari(cert, args, directory_url)
+            if ari_note:
+                plan["ari_note"] = ari_note
+            else:
+                plan["ari"] = {"cert_id": ari["cert_id"], "window_start": ari["start"].isoformat(),
+                               "window_end": ari["end"].isoformat(), "explanation_url": ari.get("explanation_url")}
+        decision = decisions.decide(cert, plan["domains"], renew_at_fraction=args["renew_at_fraction"],
+                                    renew_before_days=args["renew_before_days"], ari=ari, force=args["force"],
+                                    interrupted_deploy=state.get("interrupted_deploy"))
+        plan.update(due=decision.due, code=decision.code, reason=decision.reason,
+                    remaining_seconds=max(decision.remaining_seconds, 0))
+        if decision.renew_at is not None:
+            plan["renew_at"] = decision.renew_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if cert is not None:
+            plan["current"] = x509info.certificate_facts(cert)
+        staged_spki, staged_names = _spki_of_csr(state["staged_csr"], "staged CSR") if state.get("staged_csr") \
+            else (None, None)
+        plan["_state"] = dict(staged_csr=state.get("staged_csr"), staged_spki=staged_spki, staged_names=staged_names,
+                              live_spki=tls_keys.spki_sha256(cert.public_key()) if cert is not None else None,
+                              pending_order_url=state.get("pending_order_url"))
+        if staged_spki is not None and staged_spki == plan["_state"]["live_spki"]:
+            plan.update(_discard=True, _staged_csr=state["staged_csr"])
+            plan["_state"].update(staged_csr=None, staged_spki=None, staged_names=None, pending_order_url=None)
+            plan.update(key_choice=decisions.KEY_STAGED_STALE,
+                        key_reason="the staged key was already live: discarded")
+        if not decision.due:
+            plan.pop("_state")
+
+    def _choose_keys(self, due, args):
+        """3. Choose each due certificate's key; returns the stage items (key and CSR where a new key is made)."""
+        stage = []
+        for plan in due:
+            state = plan.pop("_state")
+            shared = None
+            if _backend_count(args["backends"], plan["name"]) > 1:
+                shared = self._shared_key(plan["name"], plan["domains"], plan["key_type"])
+            choice = decisions.choose_key(plan["domains"], state["staged_names"], state["staged_spki"],
+                                          state["live_spki"],
+                                          shared_spki=_spki_of_csr(shared[1], "shared CSR")[0] if shared else None)
+            plan.update(key_choice=plan.get("key_choice") or choice.code, key_reason=choice.reason)
+            item = dict(certificate_dir=plan["certificate_dir"])
+            if choice.reuse_staged:
+                plan["csr"] = state["staged_csr"]
+            else:
+                key_pem, plan["csr"] = shared or self._new_key(plan["domains"], plan["key_type"])
+                item.update(privkey=key_pem, csr=plan["csr"])
+            plan["key_reused"] = choice.reuse_staged
+            if choice.resume_order and state["pending_order_url"]:
+                # A run died after ordering: resume that order (same key, same names) rather than order again.
+                plan["resume_order_url"] = state["pending_order_url"]
+            if plan.get("ari"):
+                plan["replaces"] = plan["ari"]["cert_id"]  # RFC 9773 §5: this order replaces that certificate
+            stage.append(item)
+        return stage
 
     @staticmethod
     def _new_key(domains, key_type):
@@ -209,16 +271,17 @@ class ActionModule(ActionBase):
         return share.get(name, lambda: self._new_key(domains, key_type))
 
     @staticmethod
-    def _preflight(args, domains, address, probe_token, probe_content):
-        path = ".well-known/acme-challenge/" + probe_token
-        for domain in domains:
+    def _preflight(args, plan, probe_content):
+        path = ".well-known/acme-challenge/" + plan["probe_token"]
+        address = plan["address"]
+        for domain in plan["domains"]:
             status, body = probe(address, args["preflight_port"], domain, path, args["preflight_timeout"])
             if status != 200 or body.strip() != probe_content:
                 url = "http://%s/%s" % (domain, path)
                 return dict(preflight_url=url, preflight_status=status, preflight_body=body[:300],
-                            msg="preflight failed before contacting the CA: GET %s (via %s:%s) answered %s with "
-                                "body %r; the CA's HTTP-01 check would fail the same way. Check that "
+                            msg="certificate %s: preflight failed before contacting the CA: GET %s (via %s:%s) "
+                                "answered %s with body %r; the CA's HTTP-01 check would fail the same way. Check that "
                                 "/.well-known/acme-challenge/ is served from %s (rewrite rules, .htaccess, "
-                                "redirects)" % (url, address, args["preflight_port"], status, body[:120],
-                                                args["webroot"]))
+                                "redirects)" % (plan["name"], url, address, args["preflight_port"], status,
+                                                body[:120], plan["webroot"]))
         return None

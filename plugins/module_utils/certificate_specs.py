@@ -12,10 +12,22 @@ from __future__ import annotations
 
 KEY_TYPES = ["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"]
 
-CERTIFICATE_PREPARE_SPEC = dict(
-    domains=dict(type="list", elements="str", required=True),
+# One certificate of a host, as the certificate_requests filter normalizes it (extra keys pass through).
+REQUEST_SPEC = dict(
     name=dict(type="str"),
-    certificate_dir=dict(type="path", required=True),
+    domains=dict(type="list", elements="str", required=True),
+    dir=dict(type="path", required=True),
+    webroot=dict(type="path"),
+    key_type=dict(type="str", choices=KEY_TYPES),
+    profile=dict(type="str"),
+    challenge=dict(type="str", default="http-01", choices=["http-01"]),
+)
+
+CERTIFICATE_PREPARE_SPEC = dict(
+    requests=dict(type="list", elements="dict"),
+    domains=dict(type="list", elements="str"),
+    name=dict(type="str"),
+    certificate_dir=dict(type="path"),
     webroot=dict(type="path"),
     key_type=dict(type="str", default="ec256", choices=KEY_TYPES),
     renew_at_fraction=dict(type="float", default=0.33),
@@ -27,7 +39,7 @@ CERTIFICATE_PREPARE_SPEC = dict(
     preflight_port=dict(type="int", default=80),
     preflight_timeout=dict(type="float", default=5),
     verify_port=dict(type="int", default=443),
-    backends=dict(type="int", default=1),
+    backends=dict(type="raw", default=1),
     ari=dict(type="bool", default=False),
     acme_directory=dict(type="str", default="letsencrypt_staging"),
     acme_ca_bundle=dict(type="path"),
@@ -36,12 +48,14 @@ CERTIFICATE_PREPARE_SPEC = dict(
 
 CERTIFICATE_STATE_SPEC = dict(
     step=dict(type="str", default="read", choices=["read", "stage", "remove_probe", "discard_staged"]),
-    certificate_dir=dict(type="path", required=True),
-    webroot=dict(type="path"),
+    certificates=dict(type="list", elements="dict", required=True, options=dict(
+        certificate_dir=dict(type="path", required=True),
+        webroot=dict(type="path"),
+        privkey=dict(type="str", no_log=True),
+        csr=dict(type="str"),
+        probe_token=dict(type="str", no_log=False),
+        probe_content=dict(type="str"),
+    )),
     test_command=dict(type="list", elements="str"),
-    privkey=dict(type="str", no_log=True),
-    csr=dict(type="str"),
-    probe_token=dict(type="str", no_log=False),
-    probe_content=dict(type="str"),
     lock_timeout=dict(type="float", default=120),
 )

@@ -24,8 +24,9 @@ options:
   webroot:
     description:
       - Directory the web server serves C(/.well-known/acme-challenge/) from. It must exist.
+      - Required unless every item of O(challenges) carries its own C(webroot) (several certificates of one host
+        in one call).
     type: path
-    required: true
   token:
     description:
       - Challenge token, as sent by the CA.
@@ -38,8 +39,9 @@ options:
     type: str
   challenges:
     description:
-      - List form. Each item needs C(token) and, for O(state=present), C(key_authorization). Other keys
-        (such as C(identifier) or C(url) from M(certfleet.tls.acme_order)) are ignored.
+      - List form. Each item needs C(token) and, for O(state=present), C(key_authorization); an item may carry
+        its own C(webroot). Other keys (such as C(identifier) or C(url) from M(certfleet.tls.acme_order)) are
+        ignored.
     type: list
     elements: dict
   tokens:
@@ -58,6 +60,12 @@ options:
     description:
       - File (JSON) to record O(order_url) in, with O(state=present). With O(state=absent) the file is removed.
     type: path
+  order_records:
+    description:
+      - Several order records at once (one per certificate of the host), each a dict with C(path) and
+        C(order_url); same meaning as O(order_url) + O(order_record_path).
+    type: list
+    elements: dict
   state:
     description:
       - V(present) writes the files, V(absent) removes them.
@@ -125,39 +133,62 @@ def collect(module):
             if not isinstance(content, str) or not content or "\n" in content:
                 module.fail_json(msg="challenge %d (token %s): key_authorization must be a one-line string"
                                  % (index, token))
-        wanted.append((token, content))
+        webroot = item.get("webroot") or params["webroot"]
+        if not webroot:
+            module.fail_json(msg="challenge %d (token %s) has no webroot and the webroot option is not set"
+                             % (index, token))
+        wanted.append((webroot, token, content))
     return wanted
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            webroot=dict(type="path", required=True),
+            webroot=dict(type="path"),
             token=dict(type="str", no_log=False),
             key_authorization=dict(type="str", no_log=False),
             challenges=dict(type="list", elements="dict"),
             tokens=dict(type="list", elements="str", no_log=False),
             order_url=dict(type="str"),
             order_record_path=dict(type="path"),
+            order_records=dict(type="list", elements="dict"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         mutually_exclusive=[("token", "challenges", "tokens")],
         supports_check_mode=True,
     )
-    webroot = module.params["webroot"]
     state = module.params["state"]
     if module.params["tokens"] is not None and state == "present":
         module.fail_json(msg="tokens only removes files (state=absent); use challenges to write them")
+    if module.params["tokens"] is not None and not module.params["webroot"]:
+        module.fail_json(msg="tokens needs the webroot option")
     wanted = collect(module)  # every token is checked before the first write
-    if not os.path.isdir(webroot):
-        module.fail_json(msg="webroot %s does not exist or is not a directory: challenge files written elsewhere "
-                             "would never be served" % webroot)
-    changed_paths, diff = sync_challenges(webroot, wanted, state, module.check_mode)
-    record_path = module.params["order_record_path"]
-    if record_path:
-        record = (json.dumps({"order_url": module.params["order_url"]}, sort_keys=True) + "\n").encode()
+    webroots = []
+    for webroot, dummy, dummy in wanted:
+        if webroot not in webroots:
+            webroots.append(webroot)
+    for webroot in webroots:
+        if not os.path.isdir(webroot):
+            module.fail_json(msg="webroot %s does not exist or is not a directory: challenge files written elsewhere "
+                                 "would never be served" % webroot)
+    changed_paths = []
+    diff = {"before": "", "after": ""}
+    for webroot in webroots:
+        written, part = sync_challenges(webroot, [(t, c) for w, t, c in wanted if w == webroot], state,
+                                        module.check_mode)
+        changed_paths += written
+        diff["before"] += part["before"]
+        diff["after"] += part["after"]
+    records = list(module.params["order_records"] or [])
+    if module.params["order_record_path"]:
+        records.append({"path": module.params["order_record_path"], "order_url": module.params["order_url"]})
+    for record_spec in records:
+        record_path = record_spec.get("path")
+        if not record_path:
+            module.fail_json(msg="order_records: an item has no path")
+        record = (json.dumps({"order_url": record_spec.get("order_url")}, sort_keys=True) + "\n").encode()
         current = read_bytes(record_path)
-        if state == "present" and module.params["order_url"] and current != record:
+        if state == "present" and record_spec.get("order_url") and current != record:
             changed_paths.append(record_path)
             if not module.check_mode:
                 ensure_dir(os.path.dirname(record_path), 0o700)

@@ -38,15 +38,49 @@ description:
   - Idempotent, when C(live) already holds this certificate and key nothing changes and nothing is reloaded.
 author:
   - certfleet.tls developers (@certfleet)
+  - B(Several certificates of one host) go in one call with O(certificates) - every release is written and
+    switched, the config is tested once and the server reloaded once, then each certificate is confirmed; a
+    certificate that is not served is switched back alone (and the server reloaded again), the others stay.
 options:
+  certificates:
+    description:
+      - The certificates of this host, for one batch (mutually exclusive with the single form
+        O(certificate_dir) + O(cert)).
+    type: list
+    elements: dict
+    suboptions:
+      certificate_dir:
+        description: Directory that holds C(live), C(releases/) and C(next/).
+        type: path
+        required: true
+      cert:
+        description: Leaf certificate, PEM.
+        type: str
+        required: true
+      chain:
+        description: Intermediate certificates, PEM (may be empty).
+        type: str
+        default: ""
+      privkey:
+        description: Private key, PEM. By default the key staged in C(<certificate_dir>/next/privkey.pem).
+        type: str
+      webroot:
+        description: Webroot of the challenge files to remove.
+        type: path
+      challenge_tokens:
+        description: Tokens of challenge files to remove from O(certificates[].webroot).
+        type: list
+        elements: str
+        default: []
+      verify_server_name:
+        description: SNI name for the confirmation over TLS.
+        type: str
   certificate_dir:
-    description: Directory that holds C(live), C(releases/) and C(next/).
+    description: Directory that holds C(live), C(releases/) and C(next/) (single form).
     type: path
-    required: true
   cert:
-    description: Leaf certificate, PEM.
+    description: Leaf certificate, PEM (single form).
     type: str
-    required: true
   chain:
     description: Intermediate certificates, PEM (may be empty).
     type: str
@@ -114,28 +148,36 @@ EXAMPLES = r"""
 RETURN = r"""
 release:
   description: Directory the C(live) symlink points to after the call.
-  returned: always
+  returned: single form (also in each RV(certificates) entry)
   type: str
   sample: /etc/ssl/certfleet/www.example.org/releases/000002-20261128T170102-3f1a9c2e
 previous_release:
   description: Directory C(live) pointed to before the call (null on first deploy).
-  returned: always
+  returned: single form (also in each RV(certificates) entry)
   type: str
 reloaded:
   description: Whether O(reload_command) ran.
   returned: always
   type: bool
+certificates:
+  description:
+    - One entry per certificate (also in the single form), with C(certificate_dir), C(changed), C(release),
+      C(previous_release), C(served_serial), C(discarded_staged), C(removed_challenges), and C(failed) + C(msg)
+      for a certificate that did not go live.
+  returned: always
+  type: list
+  elements: dict
 served_serial:
   description: Serial (hex) of the certificate the server served at the confirmation, or after a rollback.
-  returned: when O(verify_port) is set and the server answered
+  returned: single form (also in each RV(certificates) entry)
   type: str
 discarded_staged:
   description: Whether a stale C(next/) (its key already live) was removed.
-  returned: always
+  returned: single form (also in each RV(certificates) entry)
   type: bool
 removed_challenges:
   description: Challenge and probe files removed from O(webroot).
-  returned: always
+  returned: single form (also in each RV(certificates) entry)
   type: list
   elements: str
 test_output:
@@ -144,6 +186,7 @@ test_output:
   type: str
 """
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -160,15 +203,6 @@ from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
     first_pem_certificate, read_bytes, replace_symlink, token_error)
 
 PROBE_PREFIX = "certfleet-probe-"
-
-
-class DeployFailed(Exception):
-    """Ends the deploy with a message and the result so far (the live pair is whatever the message says)."""
-
-    def __init__(self, msg, **result):
-        super().__init__(msg)
-        self.msg = msg
-        self.result = result
 
 
 def run(command):
@@ -251,12 +285,11 @@ def der_serial(der):
         return None
 
 
-def wait_until_served(params, expected_der):
+def wait_until_served(params, server_name, expected_der, deadline):
     """Poll the server until it presents ``expected_der``; returns (confirmed, serial served last)."""
-    deadline = time.monotonic() + params["verify_timeout"]
     served = None
     while True:
-        served = served_der(params["verify_address"], params["verify_port"], params["verify_server_name"])
+        served = served_der(params["verify_address"], params["verify_port"], server_name)
         if served == expected_der:
             return True, der_serial(served)
         if time.monotonic() >= deadline:
@@ -264,106 +297,87 @@ def wait_until_served(params, expected_der):
         time.sleep(0.3)
 
 
-class Deploy:
-    """One deploy of one certificate: the steps in order, each able to roll back the ones before it."""
+class Item:
+    """One certificate of the batch: its files, its release, and how to put the previous one back."""
 
-    def __init__(self, module, key):
+    def __init__(self, module, spec):
         self.module = module
-        self.params = module.params
-        self.cdir = self.params["certificate_dir"]
+        self.spec = spec
+        self.cdir = spec["certificate_dir"]
         self.live = os.path.join(self.cdir, "live")
         self.marker = os.path.join(self.cdir, DEPLOY_MARKER)
-        self.key = key
+        self.cert = first_pem_certificate(spec["cert"].encode())
+        self.chain = (spec["chain"].strip() + "\n") if (spec["chain"] or "").strip() else ""
+        self.fullchain = (self.cert or "") + self.chain
+        staged_key = os.path.join(self.cdir, STAGED_DIR, "privkey.pem")
+        self.key = spec["privkey"].encode() if spec["privkey"] else read_bytes(staged_key)
         self.previous = current_release(self.cdir)
         self.owns_release = False  # True once this run wrote the release that live points to
-        self.result = dict(changed=False, release=self.previous, previous_release=self.previous, reloaded=False)
+        self.acting = False        # switched now, or finishing an interrupted deploy: needs test, reload, confirm
+        self.failure = None
+        self.result = dict(certificate_dir=self.cdir, changed=False, release=self.previous,
+                           previous_release=self.previous, discarded_staged=False, removed_challenges=[])
 
-    def served_now(self):
-        """What the server serves now, for an honest failure message (only when we can look)."""
-        if not self.params["verify_port"]:
-            return "not checked (no verify_port)"
-        der = served_der(self.params["verify_address"], self.params["verify_port"], self.params["verify_server_name"])
-        if der is None:
-            return "nothing: %s:%s answers no TLS handshake" % (self.params["verify_address"],
-                                                                self.params["verify_port"])
-        self.result["served_serial"] = der_serial(der)
-        return "serial %s" % self.result["served_serial"]
+    def check(self):
+        if self.cert is None:
+            return "cert is not a PEM certificate (%s)" % self.cdir
+        if os.path.lexists(self.live) and not os.path.islink(self.live):
+            return "%s exists and is not a symlink; move it away so releases can be switched atomically" % self.live
+        for token in self.spec["challenge_tokens"] or []:
+            problem = token_error(token)
+            if problem:
+                return "challenge_tokens (%s): %s" % (self.cdir, problem)
+        return None
 
-    def roll_back(self, why, output, reload_again):
-        if not self.owns_release:
-            # Finishing an interrupted deploy: these files are the wanted ones, there is nothing older to restore.
-            raise DeployFailed("%s; live still points to %s; the server now serves %s"
-                               % (why, self.previous, self.served_now()), test_output=output,
-                               release=self.previous, previous_release=self.previous, reloaded=bool(reload_again))
-        if self.previous:
-            replace_symlink(self.live, os.path.relpath(self.previous, self.cdir))
-        elif os.path.lexists(self.live):
-            os.unlink(self.live)
-        shutil.rmtree(self.result["release"], ignore_errors=True)
-        reloaded = ""
-        if reload_again and self.params["reload_command"]:
-            rc, dummy = run(self.params["reload_command"])
-            reloaded = "; reloaded again (rc=%d)" % rc
-        if os.path.exists(self.marker):
-            os.unlink(self.marker)
-        if reload_again:
-            now = "the server now serves %s" % self.served_now()
-        else:
-            now = "the server was not reloaded and keeps serving what it had loaded"
-        raise DeployFailed("%s; live points back to %s%s; %s" % (why, self.previous or "nothing (first deploy)",
-                                                                 reloaded, now),
-                           test_output=output, release=self.previous, previous_release=self.previous,
-                           reloaded=bool(reload_again))
+    def plan(self):
+        """What this item needs: 'nothing', 'finish' (an interrupted deploy of these same files) or 'switch'."""
+        live_fullchain = read_bytes(os.path.join(self.live, "fullchain.pem")) if self.previous else None
+        live_key = read_bytes(os.path.join(self.live, "privkey.pem")) if self.previous else None
+        if live_fullchain == self.fullchain.encode() and (self.key is None or live_key == self.key):
+            return "finish" if os.path.exists(self.marker) else "nothing"
+        return "switch"
 
-    def write_release(self, cert, chain, fullchain):
-        release_id = "%06d-%s-%s" % (next_sequence(os.path.join(self.cdir, "releases")),
+    def write_release(self):
+        cdir = self.cdir
+        release_id = "%06d-%s-%s" % (next_sequence(os.path.join(cdir, "releases")),
                                      time.strftime("%Y%m%dT%H%M%S", time.gmtime()),
-                                     hashlib.sha256(fullchain.encode()).hexdigest()[:8])
-        release = os.path.join(self.cdir, "releases", release_id)
-        self.result.update(changed=True, release=release)
+                                     hashlib.sha256(self.fullchain.encode()).hexdigest()[:8])
+        release = os.path.join(cdir, "releases", release_id)
         ensure_dir(release, 0o755)
         atomic_write(os.path.join(release, "privkey.pem"), self.key, 0o600)
-        atomic_write(os.path.join(release, "cert.pem"), cert, 0o644)
-        atomic_write(os.path.join(release, "chain.pem"), chain, 0o644)
-        atomic_write(os.path.join(release, "fullchain.pem"), fullchain, 0o644)
+        atomic_write(os.path.join(release, "cert.pem"), self.cert, 0o644)
+        atomic_write(os.path.join(release, "chain.pem"), self.chain, 0o644)
+        atomic_write(os.path.join(release, "fullchain.pem"), self.fullchain, 0o644)
         problem = pair_mismatch(release)
         if problem:
             shutil.rmtree(release, ignore_errors=True)
-            raise DeployFailed("the private key staged in %s does not belong to this certificate (%s): another run "
-                               "probably staged a new key meanwhile; nothing was switched, live still points to %s"
-                               % (os.path.join(self.cdir, STAGED_DIR), problem, self.previous or "nothing"),
-                               release=self.previous, previous_release=self.previous, reloaded=False)
-        return release
+            return ("the private key staged in %s does not belong to this certificate (%s): another run probably "
+                    "staged a new key meanwhile; nothing was switched, live still points to %s"
+                    % (os.path.join(cdir, STAGED_DIR), problem, self.previous or "nothing"))
+        self.result.update(changed=True, release=release)
+        return None
 
-    def switch_and_confirm(self, release, cert):
+    def switch(self):
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        atomic_write(self.marker, json.dumps({"release": release, "previous": self.previous, "started": started}),
-                     0o644)
+        atomic_write(self.marker, json.dumps({"release": self.result["release"], "previous": self.previous,
+                                              "started": started}), 0o644)
         self.owns_release = True
-        replace_symlink(self.live, os.path.relpath(release, self.cdir))
-        self.reload_and_confirm(cert)
+        self.acting = True
+        replace_symlink(self.live, os.path.relpath(self.result["release"], self.cdir))
 
-    def reload_and_confirm(self, cert):
-        params = self.params
-        if params["test_command"]:
-            rc, output = run(params["test_command"])
-            self.result["test_output"] = output
-            if rc != 0:
-                self.roll_back("web server config test %s failed (rc=%d)" % (" ".join(params["test_command"]), rc),
-                               output, reload_again=False)
-        if params["reload_command"]:
-            rc, output = run(params["reload_command"])
-            if rc != 0:
-                self.roll_back("reload %s failed (rc=%d): %s" % (" ".join(params["reload_command"]), rc,
-                                                                 output.strip()), output, reload_again=True)
-            self.result["reloaded"] = True
-        if params["verify_port"]:
-            confirmed, serial = wait_until_served(params, ssl.PEM_cert_to_DER_cert(cert.strip()))
-            self.result["served_serial"] = serial
-            if not confirmed:
-                self.roll_back("after the reload, %s:%s did not serve the new certificate within %ss (it served %s)"
-                               % (params["verify_address"], params["verify_port"], params["verify_timeout"],
-                                  "serial %s" % serial if serial else "no TLS at all"), "", reload_again=True)
+    def switch_back(self):
+        """Put the previous release back (only what this run switched); the marker goes with it."""
+        if self.owns_release:
+            if self.previous:
+                replace_symlink(self.live, os.path.relpath(self.previous, self.cdir))
+            elif os.path.lexists(self.live):
+                os.unlink(self.live)
+            shutil.rmtree(self.result["release"], ignore_errors=True)
+            self.result.update(release=self.previous, changed=False)
+        if os.path.exists(self.marker):
+            os.unlink(self.marker)
+
+    def confirmed(self):
         if os.path.exists(self.marker):
             os.unlink(self.marker)
 
@@ -374,106 +388,198 @@ class Deploy:
         if live_key is not None and read_bytes(os.path.join(staged, "privkey.pem")) == live_key:
             if not self.module.check_mode:
                 shutil.rmtree(staged, ignore_errors=True)
-            return True
-        return False
+            self.result.update(discarded_staged=True, changed=True)
+
+    def remove_challenges(self):
+        """The order's challenge files, and every preflight probe (a killed earlier run's included)."""
+        webroot = self.spec["webroot"]
+        if not webroot:
+            return
+        tokens = list(self.spec["challenge_tokens"] or [])
+        challenge_dir = os.path.dirname(challenge_path(webroot, "x"))
+        probes = [n for n in os.listdir(challenge_dir) if n.startswith(PROBE_PREFIX)] if os.path.isdir(challenge_dir) \
+            else []
+        for token in tokens + [n for n in probes if n not in tokens]:
+            path = challenge_path(webroot, token)
+            if os.path.lexists(path):
+                self.result["removed_challenges"].append(path)
+                self.result["changed"] = True
+                if not self.module.check_mode:
+                    os.unlink(path)
 
 
-def remove_challenges(module):
-    """The order's challenge files, and every preflight probe (a killed earlier run's included)."""
-    params = module.params
-    removed = []
-    if not params["webroot"]:
-        return removed
-    challenge_dir = os.path.dirname(challenge_path(params["webroot"], "x"))
-    probes = [n for n in os.listdir(challenge_dir) if n.startswith(PROBE_PREFIX)] if os.path.isdir(challenge_dir) else []
-    for token in list(params["challenge_tokens"]) + [n for n in probes if n not in params["challenge_tokens"]]:
-        path = challenge_path(params["webroot"], token)
-        if os.path.lexists(path):
-            removed.append(path)
-            if not module.check_mode:
-                os.unlink(path)
-    return removed
+class Batch:
+    """Every certificate of the host in one exec: switch all, test once, reload once, confirm each."""
+
+    def __init__(self, module, items):
+        self.module = module
+        self.params = module.params
+        self.items = items
+        self.result = dict(changed=False, reloaded=False)
+
+    def served_now(self, item):
+        if not self.params["verify_port"]:
+            return "not checked (no verify_port)"
+        der = served_der(self.params["verify_address"], self.params["verify_port"], item.spec["verify_server_name"])
+        if der is None:
+            return "nothing: %s:%s answers no TLS handshake" % (self.params["verify_address"],
+                                                                self.params["verify_port"])
+        item.result["served_serial"] = der_serial(der)
+        return "serial %s" % item.result["served_serial"]
+
+    def fail_all(self, acting, why, reload_again, output=""):
+        for item in acting:
+            item.switch_back()
+        reloaded = ""
+        if reload_again and self.params["reload_command"]:
+            rc, dummy = run(self.params["reload_command"])
+            reloaded = "; reloaded again (rc=%d)" % rc
+        for item in acting:
+            now = ("the server now serves %s" % self.served_now(item)) if reload_again else \
+                "the server was not reloaded and keeps serving what it had loaded"
+            item.failure = "%s; live points back to %s%s; %s" % (why, item.previous or "nothing (first deploy)",
+                                                                 reloaded, now)
+            item.result["test_output"] = output
+
+    def run(self):
+        params = self.params
+        for item in self.items:
+            item.failure = item.check()
+        work = [item for item in self.items if not item.failure]
+        plans = dict((id(item), item.plan()) for item in work)
+        for item in work:
+            if plans[id(item)] == "switch" and item.key is None:
+                item.failure = ("no private key: %s does not exist and privkey is not given (run "
+                                "certfleet.tls.certificate_prepare first)" % os.path.join(item.cdir, STAGED_DIR,
+                                                                                          "privkey.pem"))
+        work = [item for item in work if not item.failure and plans[id(item)] != "nothing"]
+        if self.module.check_mode:
+            for item in work:
+                item.result["changed"] = True
+                if self.module._diff:
+                    item.result["diff"] = {"before": "live -> %s\n" % item.previous, "after": "live -> a new release\n"}
+            return
+        for item in work:
+            if plans[id(item)] == "switch":
+                item.failure = item.write_release()
+                if not item.failure:
+                    item.switch()
+            else:
+                item.acting = True  # the files are in place but a killed run never confirmed them
+                item.result["changed"] = True
+        acting = [item for item in work if item.acting]
+        if acting:
+            self.test_reload_confirm(acting)
+        for item in self.items:
+            if not item.failure:
+                item.discard_stale_staged_key()
+                if item.owns_release:
+                    prune(os.path.join(item.cdir, "releases"), max(params["keep_releases"], 2),
+                          {os.path.realpath(item.result["release"]), item.previous})
+
+    def test_reload_confirm(self, acting):
+        params = self.params
+        if params["test_command"]:
+            rc, output = run(params["test_command"])
+            self.result["test_output"] = output
+            if rc != 0:
+                return self.fail_all(acting, "web server config test %s failed (rc=%d)"
+                                     % (" ".join(params["test_command"]), rc), False, output)
+        if params["reload_command"]:
+            rc, output = run(params["reload_command"])
+            if rc != 0:
+                return self.fail_all(acting, "reload %s failed (rc=%d): %s" % (" ".join(params["reload_command"]), rc,
+                                                                               output.strip()), True, output)
+            self.result["reloaded"] = True
+        unconfirmed = []
+        if params["verify_port"]:
+            deadline = time.monotonic() + params["verify_timeout"]
+            for item in acting:
+                confirmed, serial = wait_until_served(params, item.spec["verify_server_name"],
+                                                      ssl.PEM_cert_to_DER_cert(item.cert.strip()), deadline)
+                item.result["served_serial"] = serial
+                if not confirmed:
+                    unconfirmed.append((item, serial))
+        for item in acting:
+            if item not in [entry[0] for entry in unconfirmed]:
+                item.confirmed()
+        if unconfirmed:
+            why = "after the reload, %s:%s did not serve the new certificate within %ss" % (
+                params["verify_address"], params["verify_port"], params["verify_timeout"])
+            self.fail_all([item for item, dummy in unconfirmed], why, True)
+            for item, serial in unconfirmed:
+                item.failure = item.failure.replace(why, "%s (SNI %s served %s)" % (
+                    why, item.spec["verify_server_name"], "serial %s" % serial if serial else "no TLS at all"))
+        return None
 
 
-def deploy(module, cert, chain):
-    params = module.params
-    cdir = params["certificate_dir"]
-    fullchain = cert + chain
-    key = params["privkey"].encode() if params["privkey"] else read_bytes(os.path.join(cdir, STAGED_DIR, "privkey.pem"))
-    step = Deploy(module, key)
-    live_fullchain = read_bytes(os.path.join(step.live, "fullchain.pem")) if step.previous else None
-    live_key = read_bytes(os.path.join(step.live, "privkey.pem")) if step.previous else None
-    same = live_fullchain == fullchain.encode() and (key is None or live_key == key)
-    interrupted = os.path.exists(step.marker)
-    if not same:
-        if key is None:
-            raise DeployFailed("no private key: %s does not exist and privkey is not given (run "
-                               "certfleet.tls.certificate_prepare first)" % os.path.join(cdir, STAGED_DIR, "privkey.pem"))
-        if module._diff:
-            step.result["diff"] = {"before": "live -> %s\n" % step.previous, "after": "live -> a new release\n"}
-        step.result["changed"] = True
-        if not module.check_mode:
-            step.switch_and_confirm(step.write_release(cert, chain, fullchain), cert)
-            prune(os.path.join(cdir, "releases"), max(params["keep_releases"], 2),
-                  {os.path.realpath(step.result["release"]), step.previous})
-    elif interrupted:
-        # The files are in place but a killed run never confirmed that the server loaded them.
-        step.result["changed"] = True
-        if not module.check_mode:
-            step.reload_and_confirm(cert)
-    step.result["discarded_staged"] = step.discard_stale_staged_key()
-    step.result["changed"] = step.result["changed"] or step.result["discarded_staged"]
-    return step.result
+ITEM_SPEC = dict(
+    certificate_dir=dict(type="path", required=True),
+    cert=dict(type="str", required=True),
+    chain=dict(type="str", default=""),
+    privkey=dict(type="str", no_log=True),
+    webroot=dict(type="path"),
+    challenge_tokens=dict(type="list", elements="str", default=[], no_log=False),
+    verify_server_name=dict(type="str"),
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            certificate_dir=dict(type="path", required=True),
-            cert=dict(type="str", required=True),
+            certificates=dict(type="list", elements="dict", options=ITEM_SPEC),
+            certificate_dir=dict(type="path"),
+            cert=dict(type="str"),
             chain=dict(type="str", default=""),
             privkey=dict(type="str", no_log=True),
-            test_command=dict(type="list", elements="str"),
-            reload_command=dict(type="list", elements="str"),
             webroot=dict(type="path"),
             challenge_tokens=dict(type="list", elements="str", default=[], no_log=False),
+            verify_server_name=dict(type="str"),
+            test_command=dict(type="list", elements="str"),
+            reload_command=dict(type="list", elements="str"),
             keep_releases=dict(type="int", default=3),
             verify_address=dict(type="str", default="127.0.0.1"),
             verify_port=dict(type="int"),
-            verify_server_name=dict(type="str"),
             verify_timeout=dict(type="float", default=30),
             lock_timeout=dict(type="float", default=120),
         ),
+        mutually_exclusive=[("certificates", "certificate_dir"), ("certificates", "cert")],
+        required_one_of=[("certificates", "certificate_dir")],
+        required_together=[("certificate_dir", "cert")],
         supports_check_mode=True,
     )
     params = module.params
-    cdir = params["certificate_dir"]
-    cert = first_pem_certificate(params["cert"].encode())
-    chain = (params["chain"].strip() + "\n") if params["chain"].strip() else ""
-    if not os.path.isabs(cdir):
-        module.fail_json(msg="certificate_dir %r is not an absolute path" % cdir)
-    if cert is None:
-        module.fail_json(msg="cert is not a PEM certificate")
-    if os.path.lexists(os.path.join(cdir, "live")) and not os.path.islink(os.path.join(cdir, "live")):
-        module.fail_json(msg="%s exists and is not a symlink; move it away so releases can be switched atomically"
-                         % os.path.join(cdir, "live"))
-    for token in params["challenge_tokens"]:
-        problem = token_error(token)
-        if problem:
-            module.fail_json(msg="challenge_tokens: %s" % problem)
+    single = params["certificates"] is None
+    specs = [dict((key, params[key]) for key in ITEM_SPEC)] if single else params["certificates"]
+    for spec in specs:
+        if not os.path.isabs(spec["certificate_dir"]):
+            module.fail_json(msg="certificate_dir %r is not an absolute path" % spec["certificate_dir"])
+    items = [Item(module, spec) for spec in specs]
+    batch = Batch(module, items)
     try:
-        if module.check_mode:
-            result = deploy(module, cert, chain)
-        else:
-            with certificate_lock(cdir, params["lock_timeout"]):
-                result = deploy(module, cert, chain)
-    except DeployFailed as failure:
-        module.fail_json(msg=failure.msg, removed_challenges=[], **failure.result)
+        with contextlib.ExitStack() as locks:
+            if not module.check_mode:
+                for cdir in sorted(set(item.cdir for item in items)):  # one order: two runs never deadlock
+                    locks.enter_context(certificate_lock(cdir, params["lock_timeout"]))
+            batch.run()
     except LockTimeout as error:
-        module.fail_json(msg=str(error), release=current_release(cdir), reloaded=False, removed_challenges=[])
-    removed = remove_challenges(module)
-    result["removed_challenges"] = removed
-    result["changed"] = result["changed"] or bool(removed)
+        module.fail_json(msg=str(error), reloaded=False, certificates=[item.result for item in items])
+    for item in items:
+        if not item.failure:
+            item.remove_challenges()
+        if item.failure:
+            item.result.update(failed=True, msg=item.failure)
+    result = dict(batch.result, certificates=[item.result for item in items])
+    result["changed"] = any(item.result["changed"] for item in items) or result["reloaded"]
+    if single:
+        result.update(dict((key, value) for key, value in items[0].result.items() if key not in ("failed", "msg")))
+        result["changed"] = items[0].result["changed"] or batch.result["reloaded"]
+    diffs = [item.result.pop("diff") for item in items if "diff" in item.result]
+    if diffs and module._diff:
+        result["diff"] = {"before": "".join(d["before"] for d in diffs), "after": "".join(d["after"] for d in diffs)}
+    failures = [item.failure for item in items if item.failure]
+    if failures:
+        module.fail_json(msg="; ".join(failures), **result)
     module.exit_json(**result)
 
 

@@ -39,20 +39,27 @@ description:
 author:
   - certfleet.tls developers (@certfleet)
 options:
+  requests:
+    description:
+      - Every certificate of the host, one item each, as the C(certfleet.tls.certificate_requests) filter
+        normalizes them - C(name), C(domains), C(dir), C(webroot), C(key_type), C(profile), C(challenge).
+      - One host exec reads them all; the result lists them in RV(certificates).
+      - Without it, the single form O(domains) + O(certificate_dir) (+ O(webroot), O(name)) is one request, and
+        its plan's fields are also returned at the top level.
+    type: list
+    elements: dict
   domains:
-    description: DNS names the certificate must carry. The first one is the certificate's name by default.
+    description: Single form - DNS names the certificate must carry.
     type: list
     elements: str
-    required: true
   name:
     description:
       - Name of the certificate. Hosts with the same name share one order and one certificate, so a name must
         always go with the same O(domains). Defaults to the domains joined by commas.
     type: str
   certificate_dir:
-    description: Directory with C(live), C(releases/) and C(next/) on the managed host.
+    description: Single form - directory with C(live), C(releases/) and C(next/) on the managed host.
     type: path
-    required: true
   webroot:
     description: Directory the web server serves C(/.well-known/acme-challenge/) from (needed for preflight).
     type: path
@@ -93,9 +100,10 @@ options:
     default: 443
   backends:
     description:
-      - Number of hosts in the play that serve the same certificate (multi-backend). They get one key and
-        one certificate; the challenge files go to every one of them before the CA validates.
-    type: int
+      - How many hosts of the play serve each certificate (multi-backend) - a dict of certificate name to count
+        (the role passes C(certfleet.tls.backend_counts)), or one count for the single form. Such hosts get one
+        key and one certificate; the challenge files go to every one of them before the CA validates.
+    type: raw
     default: 1
   ari:
     description:
@@ -138,8 +146,33 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+certificates:
+  description:
+    - One plan per certificate, in request order, with the fields below (C(due), C(code), C(reason), C(name),
+      C(domains), C(certificate_dir), C(csr), C(key_choice), C(current), C(verify_target) ...), plus C(failed) and
+      C(msg) for a certificate whose preflight failed (the others go on).
+  returned: always
+  type: list
+  elements: dict
+unmanaged:
+  description:
+    - Certificate directories beside the requested ones that no request names any more (a certificate removed
+      from the list). Their files are left in place; the role reports them in C(certificate_results).
+  returned: always
+  type: list
+  elements: str
+due_names:
+  description: Names of the certificates due and ready to order.
+  returned: always
+  type: list
+  elements: str
+failed_names:
+  description: Names of the certificates whose preflight failed.
+  returned: always
+  type: list
+  elements: str
 due:
-  description: Whether the certificate must be issued now.
+  description: Whether some certificate must be issued now (single form - this certificate).
   returned: always
   type: bool
 code:

@@ -32,32 +32,38 @@ options:
     type: str
     choices: [read, stage, remove_probe, discard_staged]
     default: read
-  certificate_dir:
-    description: Directory with C(live), C(releases/) and C(next/). Must be absolute.
-    type: path
+  certificates:
+    description: The certificates of this host to act on, in one call (one host exec for all of them).
+    type: list
+    elements: dict
     required: true
-  webroot:
-    description:
-      - Directory the web server serves C(/.well-known/acme-challenge/) from. With O(step=read) it must exist.
-    type: path
+    suboptions:
+      certificate_dir:
+        description: Directory with C(live), C(releases/) and C(next/). Must be absolute.
+        type: path
+        required: true
+      webroot:
+        description:
+          - Directory the web server serves C(/.well-known/acme-challenge/) from. With O(step=read) it must exist.
+        type: path
+      privkey:
+        description: With O(step=stage), the private key to stage (PEM). Omit it to keep the staged key (probe only).
+        type: str
+      csr:
+        description:
+          - With O(step=stage), the CSR (PEM) of O(certificates[].privkey).
+          - With O(step=discard_staged), the staged CSR the caller saw; C(next/) is removed only if it still holds it.
+        type: str
+      probe_token:
+        description: With O(step=stage) or O(step=remove_probe), the name of the preflight probe file.
+        type: str
+      probe_content:
+        description: With O(step=stage), the content of the probe file.
+        type: str
   test_command:
-    description: With O(step=read), the web server's config test (argv), run before any order. A failure fails the host.
+    description: With O(step=read), the web server's config test (argv), run once before any order. A failure fails the host.
     type: list
     elements: str
-  privkey:
-    description: With O(step=stage), the private key to stage (PEM). Omit it to keep the staged key (probe only).
-    type: str
-  csr:
-    description:
-      - With O(step=stage), the CSR (PEM) of O(privkey).
-      - With O(step=discard_staged), the staged CSR the caller saw; C(next/) is removed only if it still holds it.
-    type: str
-  probe_token:
-    description: With O(step=stage) or O(step=remove_probe), the name of the preflight probe file.
-    type: str
-  probe_content:
-    description: With O(step=stage), the content of the probe file.
-    type: str
   lock_timeout:
     description: Seconds to wait for another run's lock on this certificate before failing.
     type: float
@@ -69,38 +75,50 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: What does this host hold for www.example.org?
   certfleet.tls.certificate_state:
-    certificate_dir: /etc/ssl/certfleet/www.example.org
-    webroot: /var/www/html
+    certificates:
+      - certificate_dir: /etc/ssl/certfleet/www.example.org
+        webroot: /var/www/html
     test_command: [nginx, -t]
   register: held
 """
 
 RETURN = r"""
-live_cert:
-  description: PEM of the deployed leaf certificate.
-  returned: O(step=read) and a certificate is deployed
-  type: str
-staged_csr:
-  description: PEM of the CSR staged in C(next/) beside a staged key.
-  returned: O(step=read) and a key is staged
-  type: str
-pending_order_url:
-  description: Order recorded in C(next/order.json) by a run that did not finish.
-  returned: O(step=read) and a record exists
-  type: str
-interrupted_deploy:
-  description: What the marker of a deploy that did not confirm its reload says (release and time).
-  returned: O(step=read) and a marker exists
-  type: str
+certificates:
+  description: One entry per item of O(certificates), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    certificate_dir:
+      description: The item's directory.
+      type: str
+    live_cert:
+      description: PEM of the deployed leaf certificate (O(step=read), when one is deployed).
+      type: str
+    staged_csr:
+      description: PEM of the CSR staged in C(next/) beside a staged key (O(step=read)).
+      type: str
+    pending_order_url:
+      description: Order recorded in C(next/order.json) by a run that did not finish (O(step=read)).
+      type: str
+    interrupted_deploy:
+      description: What the marker of a deploy that did not confirm its reload says (O(step=read)).
+      type: str
+    paths:
+      description: Files written or removed for this item.
+      type: list
+      elements: str
+unmanaged:
+  description:
+    - Certificate directories beside the requested ones (same parent directory, with a C(live) symlink and
+      C(releases/)) that no request names any more. Nothing is removed; the caller reports them.
+  returned: O(step=read)
+  type: list
+  elements: str
 config_test:
   description: The config test that ran (command, rc, output).
   returned: O(step=read) and O(test_command) is set
   type: dict
-paths:
-  description: Files written or removed.
-  returned: always
-  type: list
-  elements: str
 """
 
 import json
@@ -114,125 +132,166 @@ from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
     read_bytes, sync_challenges, token_error)
 
 
-def read_state(module):
-    params = module.params
-    cdir = params["certificate_dir"]
+class StepFailed(Exception):
+    """Stops the call with a message that names the certificate directory or the input."""
+
+
+def check_item(item):
+    cdir = item["certificate_dir"]
+    if not os.path.isabs(cdir):
+        raise StepFailed("certificate_dir %r is not an absolute path" % cdir)
     live = os.path.join(cdir, "live")
     if os.path.lexists(live) and not os.path.islink(live):
-        module.fail_json(msg="certificate_dir: %s exists and is not a symlink; move it away so releases can be "
-                             "switched atomically" % live)
-    if params["webroot"] and not os.path.isdir(params["webroot"]):
-        module.fail_json(msg="webroot %s does not exist or is not a directory: challenge files written there would "
-                             "never be served" % params["webroot"])
-    result = dict(changed=False, paths=[])
-    live_cert = first_pem_certificate(read_bytes(os.path.join(live, "fullchain.pem")))
+        raise StepFailed("certificate_dir: %s exists and is not a symlink; move it away so releases can be switched "
+                         "atomically" % live)
+
+
+def read_item(module, item):
+    cdir = item["certificate_dir"]
+    if item["webroot"] and not os.path.isdir(item["webroot"]):
+        raise StepFailed("webroot %s (certificate %s) does not exist or is not a directory: challenge files written "
+                         "there would never be served" % (item["webroot"], cdir))
+    held = dict(certificate_dir=cdir, paths=[])
+    live_cert = first_pem_certificate(read_bytes(os.path.join(cdir, "live", "fullchain.pem")))
     if live_cert:
-        result["live_cert"] = live_cert
+        held["live_cert"] = live_cert
     staged_csr = read_bytes(os.path.join(cdir, STAGED_DIR, "request.csr"))
     if staged_csr and os.path.exists(os.path.join(cdir, STAGED_DIR, "privkey.pem")):
-        result["staged_csr"] = staged_csr.decode("ascii", "replace")
+        held["staged_csr"] = staged_csr.decode("ascii", "replace")
         record = read_bytes(os.path.join(cdir, STAGED_DIR, "order.json"))
         if record:
             try:
-                result["pending_order_url"] = json.loads(record.decode("utf-8")).get("order_url")
+                held["pending_order_url"] = json.loads(record.decode("utf-8")).get("order_url")
             except ValueError:
                 pass  # a torn record is worth nothing: the next order starts afresh
     marker = read_bytes(os.path.join(cdir, DEPLOY_MARKER))
     if marker is not None:
         try:
             facts = json.loads(marker.decode("utf-8"))
-            result["interrupted_deploy"] = "release %s, started %s" % (facts.get("release"), facts.get("started"))
+            held["interrupted_deploy"] = "release %s, started %s" % (facts.get("release"), facts.get("started"))
         except ValueError:
-            result["interrupted_deploy"] = "unreadable marker %s" % os.path.join(cdir, DEPLOY_MARKER)
-    if params["test_command"]:
-        proc = subprocess.run(params["test_command"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, check=False)
-        output = proc.stdout.decode("utf-8", "replace")
-        result["config_test"] = dict(command=params["test_command"], rc=proc.returncode, output=output)
-        if proc.returncode != 0:
-            module.fail_json(msg="the web server's config test %s already fails on this host (rc=%d), before "
-                                 "anything was ordered: fix the config first. %s"
-                                 % (" ".join(params["test_command"]), proc.returncode, output.strip()[-400:]),
-                             **result)
+            held["interrupted_deploy"] = "unreadable marker %s" % os.path.join(cdir, DEPLOY_MARKER)
+    return held
+
+
+def unmanaged_dirs(requested):
+    """Certificate directories beside the requested ones (same parent, our layout: live symlink + releases/) that
+    no request names any more. Their files stay in place (a site may still use them); the caller reports them."""
+    wanted = set(os.path.normpath(path) for path in requested)
+    found = []
+    for parent in sorted(set(os.path.dirname(path) for path in wanted)):
+        try:
+            names = sorted(os.listdir(parent))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.normpath(os.path.join(parent, name))
+            if path not in wanted and os.path.islink(os.path.join(path, "live")) and \
+                    os.path.isdir(os.path.join(path, "releases")):
+                found.append(path)
+    return found
+
+
+def config_test(module):
+    command = module.params["test_command"]
+    proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          check=False)
+    output = proc.stdout.decode("utf-8", "replace")
+    result = dict(command=command, rc=proc.returncode, output=output)
+    if proc.returncode != 0:
+        raise StepFailed("the web server's config test %s already fails on this host (rc=%d), before anything was "
+                         "ordered: fix the config first. %s" % (" ".join(command), proc.returncode,
+                                                                output.strip()[-400:]))
     return result
 
 
-def probe_items(module):
-    token = module.params["probe_token"]
+def probe_items(item):
+    token = item["probe_token"]
     problem = token_error(token)
     if problem:
-        module.fail_json(msg="probe_token: %s" % problem)
-    if not module.params["webroot"] or not os.path.isdir(module.params["webroot"]):
-        module.fail_json(msg="webroot %s does not exist: the preflight probe cannot be written"
-                             % module.params["webroot"])
-    return [(token, module.params["probe_content"] or "")]
+        raise StepFailed("probe_token: %s" % problem)
+    if not item["webroot"] or not os.path.isdir(item["webroot"]):
+        raise StepFailed("webroot %s does not exist: the preflight probe cannot be written" % item["webroot"])
+    return [(token, item["probe_content"] or "")]
 
 
-def stage(module):
-    params = module.params
-    cdir = params["certificate_dir"]
+def stage_item(module, item, diff):
+    cdir = item["certificate_dir"]
     staged = os.path.join(cdir, STAGED_DIR)
     paths = []
-    diff = {"before": "", "after": ""}
-    probe = probe_items(module) if params["probe_token"] else []
-    if params["privkey"]:
-        if not params["csr"]:
-            module.fail_json(msg="csr is required with privkey: a staged key always has its CSR beside it")
+    probe = probe_items(item) if item["probe_token"] else []
+    if item["privkey"]:
+        if not item["csr"]:
+            raise StepFailed("csr is required with privkey (%s): a staged key always has its CSR beside it" % cdir)
         paths += [os.path.join(staged, "privkey.pem"), os.path.join(staged, "request.csr")]
         # The key itself never goes into a diff.
         had_key = os.path.exists(os.path.join(staged, "privkey.pem"))
-        diff["before"] += "next/privkey.pem: %s\n" % ("a previous key" if had_key else "absent")
-        diff["after"] += "next/privkey.pem: a new key (content not shown), next/request.csr\n"
+        diff["before"] += "%s/next/privkey.pem: %s\n" % (cdir, "a previous key" if had_key else "absent")
+        diff["after"] += "%s/next/privkey.pem: a new key (content not shown), next/request.csr\n" % cdir
         if not module.check_mode:
-            with certificate_lock(cdir, params["lock_timeout"]):
+            with certificate_lock(cdir, module.params["lock_timeout"]):
                 ensure_dir(staged, 0o700)
                 os.chmod(staged, 0o700)  # also when an older run left it wider
                 # Key before CSR: a CSR never points at a missing key. The old order record belonged to the old key.
-                atomic_write(os.path.join(staged, "privkey.pem"), params["privkey"], 0o600)
-                atomic_write(os.path.join(staged, "request.csr"), params["csr"], 0o644)
+                atomic_write(os.path.join(staged, "privkey.pem"), item["privkey"], 0o600)
+                atomic_write(os.path.join(staged, "request.csr"), item["csr"], 0o644)
                 if os.path.exists(os.path.join(staged, "order.json")):
                     os.unlink(os.path.join(staged, "order.json"))
     if probe:
-        written, probe_diff = sync_challenges(params["webroot"], probe, "present", module.check_mode)
+        written, probe_diff = sync_challenges(item["webroot"], probe, "present", module.check_mode)
         paths += written
         diff["after"] += probe_diff["after"]
-    result = dict(changed=bool(paths), paths=paths)
+    return dict(certificate_dir=cdir, paths=paths)
+
+
+def remove_probe_item(module, item, diff):
+    removed, probe_diff = sync_challenges(item["webroot"], probe_items(item), "absent", module.check_mode)
+    diff["before"] += probe_diff["before"]
+    return dict(certificate_dir=item["certificate_dir"], paths=removed)
+
+
+def discard_staged_item(module, item, diff):
+    cdir = item["certificate_dir"]
+    staged = os.path.join(cdir, STAGED_DIR)
+    current = read_bytes(os.path.join(staged, "request.csr"))
+    if current is None or (item["csr"] and current.decode("ascii", "replace") != item["csr"]):
+        return dict(certificate_dir=cdir, paths=[])  # another run re-staged meanwhile: not ours to remove
+    diff["before"] += "%s/next/: a stale staged key (already live)\n" % cdir
+    if not module.check_mode:
+        with certificate_lock(cdir, module.params["lock_timeout"]):
+            if read_bytes(os.path.join(staged, "request.csr")) == current:
+                for name in sorted(os.listdir(staged)):
+                    os.unlink(os.path.join(staged, name))
+                os.rmdir(staged)
+    return dict(certificate_dir=cdir, paths=[staged])
+
+
+def run_step(module):
+    step = module.params["step"]
+    items = module.params["certificates"]
+    for item in items:
+        check_item(item)  # every item before the first write
+    result = dict(changed=False)
+    diff = {"before": "", "after": ""}
+    if step == "read":
+        result["certificates"] = [read_item(module, item) for item in items]
+        result["unmanaged"] = unmanaged_dirs([item["certificate_dir"] for item in items])
+        if module.params["test_command"]:
+            result["config_test"] = config_test(module)
+        return result
+    act = dict(stage=stage_item, remove_probe=remove_probe_item, discard_staged=discard_staged_item)[step]
+    result["certificates"] = [act(module, item, diff) for item in items]
+    result["changed"] = any(entry["paths"] for entry in result["certificates"])
     if module._diff:
         result["diff"] = diff
     return result
 
 
-def remove_probe(module):
-    removed, diff = sync_challenges(module.params["webroot"], probe_items(module), "absent", module.check_mode)
-    return dict(changed=bool(removed), paths=removed, diff=diff) if module._diff else dict(changed=bool(removed),
-                                                                                           paths=removed)
-
-
-def discard_staged(module):
-    params = module.params
-    staged = os.path.join(params["certificate_dir"], STAGED_DIR)
-    current = read_bytes(os.path.join(staged, "request.csr"))
-    if current is None or (params["csr"] and current.decode("ascii", "replace") != params["csr"]):
-        return dict(changed=False, paths=[])  # another run re-staged meanwhile: not ours to remove
-    if not module.check_mode:
-        with certificate_lock(params["certificate_dir"], params["lock_timeout"]):
-            if read_bytes(os.path.join(staged, "request.csr")) == current:
-                for name in sorted(os.listdir(staged)):
-                    os.unlink(os.path.join(staged, name))
-                os.rmdir(staged)
-    return dict(changed=True, paths=[staged])
-
-
-STEPS = dict(read=read_state, stage=stage, remove_probe=remove_probe, discard_staged=discard_staged)
-
-
 def main():
     module = AnsibleModule(argument_spec=CERTIFICATE_STATE_SPEC, supports_check_mode=True)
-    if not os.path.isabs(module.params["certificate_dir"]):
-        module.fail_json(msg="certificate_dir %r is not an absolute path" % module.params["certificate_dir"])
     try:
-        result = STEPS[module.params["step"]](module)
-    except LockTimeout as error:
+        result = run_step(module)
+    except (StepFailed, LockTimeout) as error:
         module.fail_json(msg=str(error))
     module.exit_json(**result)
 

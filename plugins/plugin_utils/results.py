@@ -26,6 +26,7 @@ def certificate_result(plan, issued=None, deployed=None, verified=None, failure=
         "verified": None,
         "failed": bool(failure),
         "msg": failure or None,
+        "managed": True,
     }
     target = plan.get("verify_target") or {}
     for result in verified or []:
@@ -53,8 +54,7 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts):
     """
     backends = {}
     for host in hosts:
-        plan = hostvars[host].get("__certificate_plan") or {}
-        if plan.get("due"):
+        for plan in due_plans(hostvars[host].get("__certificate_plan")):
             backends.setdefault(plan.get("name"), []).append(host)
     pushed = set()
     for host in active_hosts:
@@ -80,7 +80,9 @@ def results_summary(hosts, hostvars):
             lines.append("%s: no result (the host was unreachable or the role did not run)" % host)
             continue
         for entry in entries:
-            if entry.get("failed"):
+            if entry.get("managed") is False:
+                state = "UNMANAGED %s (%s)" % (entry.get("dir"), entry.get("reason"))
+            elif entry.get("failed"):
                 state = "FAILED: %s" % entry.get("msg")
             elif entry.get("changed"):
                 tls = {True: "verified", None: "not checked"}.get(entry.get("verified"),
@@ -91,3 +93,144 @@ def results_summary(hosts, hostvars):
             lines.append("%s %s serial=%s not_after=%s %s" % (host, entry.get("name"), entry.get("serial"),
                                                                entry.get("not_after"), state))
     return lines
+
+
+def due_plans(host_plan):
+    """The certificates of one host's decide result that are due and did not fail their preflight."""
+    return [plan for plan in (host_plan or {}).get("certificates") or [] if plan.get("due") and not plan.get("failed")]
+
+
+def host_orders(orders, host_plan):
+    """This host's entries of an acme_order step (by certificate name), failed ones included."""
+    names = [plan["name"] for plan in due_plans(host_plan)]
+    return [order for order in orders or [] if order.get("name") in names]
+
+
+def push_items(orders, host_plan):
+    """What the challenge push writes on this host: every challenge (with its certificate's webroot) and one order
+    record per certificate, beside its staged key."""
+    plans = dict((plan["name"], plan) for plan in due_plans(host_plan))
+    challenges, records = [], []
+    for order in host_orders(orders, host_plan):
+        if order.get("failed") or not order.get("challenges"):
+            continue
+        plan = plans[order["name"]]
+        challenges += [dict(challenge, webroot=plan["webroot"]) for challenge in order["challenges"]]
+        records.append({"path": plan["certificate_dir"] + "/next/order.json", "order_url": order.get("order_url")})
+    return {"challenges": challenges, "order_records": records}
+
+
+def cleanup_tokens(orders, plan):
+    """Challenge and probe files of one certificate, to remove after deploy or after a failure."""
+    tokens = [c["token"] for order in orders or [] if order.get("name") == plan.get("name")
+              for c in order.get("challenges") or []]
+    return tokens + ([plan["probe_token"]] if plan.get("probe_token") else [])
+
+
+def deploy_items(issued, orders, host_plan):
+    """The certificate_deploy batch of this host: every due certificate the CA issued."""
+    items = []
+    for plan in due_plans(host_plan):
+        entry = next((order for order in issued or [] if order.get("name") == plan["name"] and order.get("cert")),
+                     None)
+        if entry is None:
+            continue
+        items.append({"certificate_dir": plan["certificate_dir"], "cert": entry["cert"], "chain": entry.get("chain", ""),
+                      "webroot": plan.get("webroot"), "challenge_tokens": cleanup_tokens(orders, plan),
+                      "verify_server_name": plan["domains"][0]})
+    return items
+
+
+def cleanup_items(orders, host_plan):
+    """Every challenge and probe file this host may hold for the run, grouped for acme_challenge_file (absent)."""
+    items = []
+    for plan in (host_plan or {}).get("certificates") or []:
+        if plan.get("webroot"):
+            items += [{"token": token, "webroot": plan["webroot"]} for token in cleanup_tokens(orders, plan)]
+    return items
+
+
+def host_failures(host_plan, orders, issued, deployed):
+    """Messages for this host's certificates that did not go live, naming each certificate."""
+    messages = []
+    deployed_by_dir = dict((entry.get("certificate_dir"), entry) for entry in (deployed or {}).get("certificates") or [])
+    for plan in (host_plan or {}).get("certificates") or []:
+        if plan.get("failed"):
+            messages.append(plan.get("msg"))
+            continue
+        if not plan.get("due"):
+            continue
+        order = next((o for o in orders or [] if o.get("name") == plan["name"]), {})
+        issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
+        entry = deployed_by_dir.get(plan["certificate_dir"], {})
+        if order.get("failed") or issue.get("failed") or not issue.get("cert"):
+            messages.append("certificate %s: %s" % (plan["name"], order.get("msg") or issue.get("msg")
+                                                     or "no certificate issued (the order was abandoned: a backend "
+                                                        "did not get its challenge files)"))
+        elif entry.get("failed"):
+            messages.append("certificate %s: %s" % (plan["name"], entry.get("msg")))
+    return messages
+
+
+def host_results(host_plan, issued=None, deployed=None, verified=None, failure=None, request=None):
+    """certificate_results entries of one host: one per certificate, what it holds and serves now."""
+    plans = (host_plan or {}).get("certificates") or []
+    if not plans:
+        return [certificate_result(dict(request or {}), failure=failure or (host_plan or {}).get("msg"))]
+    deployed_by_dir = dict((entry.get("certificate_dir"), entry) for entry in (deployed or {}).get("certificates") or [])
+    entries = []
+    for plan in plans:
+        issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
+        entry = deployed_by_dir.get(plan["certificate_dir"], {})
+        own_failure = plan.get("msg") if plan.get("failed") else entry.get("msg") if entry.get("failed") else None
+        if own_failure is None and failure and plan.get("due") and not entry.get("changed"):
+            own_failure = failure
+        entries.append(certificate_result(plan, issued=issue, deployed=entry, verified=verified, failure=own_failure))
+    for path in (host_plan or {}).get("unmanaged") or []:
+        entries.append({"name": path.rstrip("/").rsplit("/", 1)[-1], "dir": path, "managed": False, "due": False,
+                        "code": "unmanaged", "changed": False, "verified": None, "failed": False, "msg": None,
+                        "reason": "no longer requested: its files are left in place (remove them when no site "
+                                  "uses them)"})
+    return entries
+
+
+def backend_counts(hosts, hostvars):
+    """{certificate name: number of the run's hosts that request it}, from every host's normalized requests.
+
+    Hosts that request the same name serve the same certificate (multi-backend): one key, one order. Names come
+    from normalized domains, so WWW.Example.org and www.example.org are one certificate. A name requested with
+    different domains on two hosts cannot be one certificate: that is an error naming both hosts.
+    """
+    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
+    counts, domains_of = {}, {}
+    for host in hosts:
+        host_vars = hostvars[host]
+        try:
+            requests = normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
+                                          host_vars.get("certificate_dir"), host_vars.get("certificate_webroot"),
+                                          host_vars.get("certificate_name"))
+        except RequestError:
+            continue  # that host's own decide step reports its error by name
+        for request in requests:
+            name = request["name"]
+            wanted = sorted(request["domains"])
+            if name in domains_of and domains_of[name][1] != wanted:
+                raise ValueError("certificate name %r is requested for %s on %s but for %s on %s: one name is one "
+                                 "certificate" % (name, domains_of[name][1], domains_of[name][0], wanted, host))
+            domains_of.setdefault(name, (host, wanted))
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def deployed_targets(hosts, hostvars):
+    """Verification targets of every certificate that went live in this run (deploy entry changed, not failed)."""
+    targets = []
+    for host in hosts:
+        host_vars = hostvars[host]
+        deployed = host_vars.get("__certificate_deployed") or {}
+        live_dirs = [entry.get("certificate_dir") for entry in deployed.get("certificates") or []
+                     if entry.get("changed") and not entry.get("failed") and entry.get("release")]
+        for plan in (host_vars.get("__certificate_plan") or {}).get("certificates") or []:
+            if plan.get("certificate_dir") in live_dirs:
+                targets.append(plan["verify_target"])
+    return targets

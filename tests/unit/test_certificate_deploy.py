@@ -211,6 +211,10 @@ class TlsServer:
                 conn.close()
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread: close() alone does not
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -269,3 +273,29 @@ def test_kill_between_switch_and_reload_leaves_a_marker_the_next_deploy_finishes
     finished = deploy(module_runner, cdir, cert, chain, test_command=["true"], reload_command=["touch", str(marker)])
     assert finished["changed"] and finished["reloaded"] and marker.exists(), finished
     assert not (cdir / "deploying.json").exists() and not (cdir / "next").exists()
+
+
+def test_a_batch_reloads_once_and_one_bad_certificate_does_not_hold_back_the_others(module_runner, tmp_path):
+    dirs = []
+    for name in ("a", "b"):
+        d = tmp_path / name
+        (d / "placeholder").mkdir(parents=True)
+        old_cert, old_chain, old_key = new_pair()
+        (d / "placeholder" / "fullchain.pem").write_text(old_cert + old_chain)
+        (d / "placeholder" / "privkey.pem").write_text(old_key)
+        os.symlink("placeholder", d / "live")
+        dirs.append(d)
+    cert_a, chain_a, key_a = new_pair()
+    stage(dirs[0], key_a)
+    cert_b, chain_b, dummy = new_pair()
+    stage(dirs[1], new_pair()[2])  # b's staged key belongs to another certificate
+    reloads = tmp_path / "reloads"
+    result = module_runner("certificate_deploy", dict(
+        certificates=[dict(certificate_dir=str(dirs[0]), cert=cert_a, chain=chain_a),
+                      dict(certificate_dir=str(dirs[1]), cert=cert_b, chain=chain_b)],
+        test_command=["true"], reload_command=["sh", "-c", "echo x >> %s" % reloads]), python=HOST_PYTHON)
+    assert result["failed"] and str(dirs[1]) in result["msg"] and "does not belong" in result["msg"]
+    assert result["certificates"][0]["changed"] and not result["certificates"][0].get("failed")
+    assert result["certificates"][1]["failed"]
+    assert os.readlink(dirs[0] / "live").startswith("releases/") and os.readlink(dirs[1] / "live") == "placeholder"
+    assert reloads.read_text() == "x\n"  # one reload for the batch

@@ -9,8 +9,17 @@ HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else None
 KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRET\n-----END PRIVATE KEY-----\n"
 
 
+ITEM_KEYS = ("certificate_dir", "webroot", "privkey", "csr", "probe_token", "probe_content")
+
+
 def run(module_runner, check=False, **args):
-    return module_runner("certificate_state", args, python=HOST_PYTHON, check_mode=check, diff=True)
+    """One certificate per call (the list form with one item), or ``certificates=[...]`` as given."""
+    if "certificates" not in args:
+        args["certificates"] = [{key: args.pop(key) for key in ITEM_KEYS if key in args}]
+    result = module_runner("certificate_state", args, python=HOST_PYTHON, check_mode=check, diff=True)
+    if not result.get("failed") and len(result.get("certificates", [])) == 1:
+        result.update(result["certificates"][0])
+    return result
 
 
 def test_read_reports_staged_key_record_and_interrupted_deploy(module_runner, tmp_path):
@@ -103,3 +112,22 @@ def test_discard_staged_only_removes_what_the_caller_saw(module_runner, tmp_path
     assert kept["changed"] is False and (cdir / "next" / "privkey.pem").exists()
     gone = run(module_runner, step="discard_staged", certificate_dir=str(cdir), csr="NEWER CSR")
     assert gone["changed"] and not (cdir / "next").exists()
+
+
+def test_one_read_covers_every_certificate_of_the_host(module_runner, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    (second / "next").mkdir(parents=True)
+    (second / "next" / "privkey.pem").write_text(KEY)
+    (second / "next" / "request.csr").write_text("CSR B")
+    result = run(module_runner, certificates=[{"certificate_dir": str(first)}, {"certificate_dir": str(second)}],
+                 test_command=["true"])
+    assert [c["certificate_dir"] for c in result["certificates"]] == [str(first), str(second)]
+    assert "staged_csr" not in result["certificates"][0] and result["certificates"][1]["staged_csr"] == "CSR B"
+    assert result["config_test"]["rc"] == 0
+
+
+def test_a_bad_item_fails_before_any_write(module_runner, tmp_path):
+    good = tmp_path / "good"
+    result = run(module_runner, step="stage", certificates=[
+        {"certificate_dir": str(good), "privkey": KEY, "csr": "CSR"}, {"certificate_dir": "relative/dir"}])
+    assert result["failed"] and "relative/dir" in result["msg"] and not good.exists()

@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 
+import pytest
+
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
 from ansible_collections.certfleet.tls.plugins.module_utils.run_key_share import RunKeyShare
 from ansible_collections.certfleet.tls.plugins.filter.fleet_targets import fleet_targets
@@ -38,11 +40,13 @@ def test_merge_replaces_by_name():
 
 
 def test_orders_of_a_host_that_dropped_out_are_abandoned():
+    def plan(*names):
+        return {"certificates": [{"name": name, "due": True} for name in names]}
     hostvars = {
-        "web1": {"__certificate_plan": {"name": "shared", "due": True}, "__certificate_push": {"changed": True}},
-        "web2": {"__certificate_plan": {"name": "shared", "due": True}},  # unreachable: never pushed
-        "web3": {"__certificate_plan": {"name": "solo", "due": True}, "__certificate_push": {"changed": True}},
-        "web4": {"__certificate_plan": {"name": "broken", "due": True}, "__certificate_push": {"failed": True}},
+        "web1": {"__certificate_plan": plan("shared"), "__certificate_push": {"changed": True}},
+        "web2": {"__certificate_plan": plan("shared")},  # unreachable: never pushed
+        "web3": {"__certificate_plan": plan("solo"), "__certificate_push": {"changed": True}},
+        "web4": {"__certificate_plan": plan("broken"), "__certificate_push": {"failed": True}},
     }
     orders = [{"name": "shared"}, {"name": "solo"}, {"name": "broken"}, {"name": "refused", "failed": True}]
     split = results.orders_to_finalize(orders, hostvars, list(hostvars), ["web1", "web3", "web4"])
@@ -78,3 +82,43 @@ def test_run_key_share_gives_every_worker_the_same_key(tmp_path):
     keys = set(queue.get() for dummy in workers)
     assert len(keys) == 1
     assert oct(os.stat(tmp_path / "share").st_mode & 0o777) == "0o700"
+
+
+PLAN_HOST = {"certificates": [
+    {"name": "a", "due": True, "certificate_dir": "/ssl/a", "webroot": "/www", "domains": ["a.example.org"],
+     "probe_token": "certfleet-probe-1"},
+    {"name": "b", "due": True, "certificate_dir": "/ssl/b", "webroot": "/www2", "domains": ["b.example.org"]},
+    {"name": "c", "due": False, "certificate_dir": "/ssl/c", "webroot": "/www", "domains": ["c.example.org"]},
+    {"name": "d", "due": True, "failed": True, "msg": "certificate d: preflight failed", "certificate_dir": "/ssl/d",
+     "webroot": "/www", "domains": ["d.example.org"]}]}
+FIRST = [{"name": "a", "order_url": "u/a", "challenges": [{"token": "ta", "key_authorization": "ka"}]},
+         {"name": "b", "order_url": "u/b", "challenges": [{"token": "tb", "key_authorization": "kb"}]},
+         {"name": "other-host", "order_url": "u/x", "challenges": [{"token": "tx", "key_authorization": "kx"}]}]
+
+
+def test_push_items_cover_every_due_certificate_of_the_host_only():
+    push = results.push_items(FIRST, PLAN_HOST)
+    assert [(c["token"], c["webroot"]) for c in push["challenges"]] == [("ta", "/www"), ("tb", "/www2")]
+    assert push["order_records"] == [{"path": "/ssl/a/next/order.json", "order_url": "u/a"},
+                                     {"path": "/ssl/b/next/order.json", "order_url": "u/b"}]
+
+
+def test_deploy_items_and_failures_per_certificate():
+    issued = [{"name": "a", "cert": "CERT A", "chain": "CHAIN"}, {"name": "b", "failed": True, "msg": "invalid"}]
+    items = results.deploy_items(issued, FIRST, PLAN_HOST)
+    assert [(i["certificate_dir"], i["challenge_tokens"], i["verify_server_name"]) for i in items] == [
+        ("/ssl/a", ["ta", "certfleet-probe-1"], "a.example.org")]
+    failures = results.host_failures(PLAN_HOST, FIRST, issued, {"certificates": [{"certificate_dir": "/ssl/a"}]})
+    assert failures == ["certificate b: invalid", "certificate d: preflight failed"] or \
+        sorted(failures) == sorted(["certificate b: invalid", "certificate d: preflight failed"])
+
+
+def test_backend_counts_group_by_normalized_names_and_refuse_one_name_for_two_lists():
+    hostvars = {"h1": {"certificate_domains": ["WWW.example.org"], "certificate_dir": "/ssl"},
+                "h2": {"certificate_domains": ["www.example.org"], "certificate_dir": "/ssl"},
+                "h3": {"certificate_requests": [{"name": "www.example.org", "domains": ["other.example.org"],
+                                                 "dir": "/x"}]}}
+    assert results.backend_counts(["h1", "h2"], hostvars) == {"www.example.org": 2}
+    with pytest.raises(ValueError) as error:
+        results.backend_counts(["h1", "h3"], hostvars)
+    assert "h1" in str(error.value) and "h3" in str(error.value)

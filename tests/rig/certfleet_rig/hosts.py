@@ -240,7 +240,7 @@ def host_status(paths, kinds):
 
 def reset_hosts(base=None):
     """Put every host back to its first state: `live` -> placeholder, no releases, no staged key,
-    no challenge files. Tests call it so that each starts from plain, self-signed HTTPS."""
+    no challenge files, no site config in conf.d. Tests call it so that each starts from plain, self-signed HTTPS."""
     paths = Paths(base)
     hosts_dir = os.path.join(paths.base, "hosts")
     done = []
@@ -254,6 +254,11 @@ def reset_hosts(base=None):
         for sub in ("releases", "next"):
             shutil.rmtree(os.path.join(ssl_dir, sub), ignore_errors=True)
         shutil.rmtree(os.path.join(d, "webroot", ".well-known"), ignore_errors=True)
+        # Site configs that tests or the web roles dropped in: a host's first state has none.
+        for conf_dir in (os.path.join(d, "nginx", "conf.d"), os.path.join(d, "apache", "conf.d")):
+            for name in os.listdir(conf_dir) if os.path.isdir(conf_dir) else []:
+                if os.path.isfile(os.path.join(conf_dir, name)):
+                    os.unlink(os.path.join(conf_dir, name))
         done.append(h)
     # Reload the running servers so that what they *serve* is the placeholder again, and wait for it.
     kinds = {}

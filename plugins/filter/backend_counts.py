@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: backend_counts
+short_description: How many hosts of the run request each certificate
+version_added: 0.2.0
+description:
+  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
+options:
+  _input:
+    description: Host names (C(ansible_play_hosts)).
+    type: raw
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: dict
+author:
+  - certfleet.tls developers (@certfleet)
+"""
+
+EXAMPLES = r"""
+- name: Use it
+  ansible.builtin.set_fact:
+    counts: "{{ ansible_play_hosts | certfleet.tls.backend_counts(hostvars) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Certificate name to number of hosts (multi-backend - those hosts share one key and one order). Fails when one name is requested with different domains on two hosts.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+
+
+def backend_counts(value, *args, **kwargs):
+    try:
+        return results.backend_counts(value, *args, **kwargs)
+    except ValueError as error:
+        raise AnsibleFilterError(str(error))
+
+
+class FilterModule:
+    def filters(self):
+        return {"backend_counts": backend_counts}

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: deployed_targets
+short_description: Verification targets of the certificates deployed in this run
+version_added: 0.2.0
+description:
+  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
+options:
+  _input:
+    description: Host names (C(ansible_play_hosts)).
+    type: raw
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: dict
+author:
+  - certfleet.tls developers (@certfleet)
+"""
+
+EXAMPLES = r"""
+- name: Use it
+  ansible.builtin.set_fact:
+    counts: "{{ ansible_play_hosts | certfleet.tls.deployed_targets(hostvars) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: One M(certfleet.tls.tls_verify) target per certificate that went live (name, certificate, address, server_name, port).
+  type: list
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+
+
+def deployed_targets(value, *args, **kwargs):
+    try:
+        return results.deployed_targets(value, *args, **kwargs)
+    except ValueError as error:
+        raise AnsibleFilterError(str(error))
+
+
+class FilterModule:
+    def filters(self):
+        return {"deployed_targets": deployed_targets}
