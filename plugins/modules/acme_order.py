@@ -72,8 +72,9 @@ options:
   orders:
     description:
       - List form, one item per certificate, with keys C(name), C(csr) (PEM), and optionally C(domains),
-        C(order_url), C(challenges), C(replaces), C(resume_order_url). Items with C(order_url) are finalized,
-        the others ordered.
+        C(order_url), C(challenges), C(replaces), C(resume_order_url), C(challenge_type) (V(http-01) or
+        V(dns-01); default O(challenge_type)). Items with C(order_url) are finalized, the others ordered. The items
+        of the first step's RV(orders) can be passed back as they are: they carry their C(challenge_type).
       - C(resume_order_url) is the order of an earlier run that died (recorded on the host). It is resumed
         when still usable (same names, not invalid); otherwise its pending authorizations are deactivated and
         a new order is placed.
@@ -94,9 +95,14 @@ options:
     type: list
     elements: dict
   challenge_type:
-    description: Challenge type to answer.
+    description:
+      - Challenge type to answer, for every order that does not name its own (the C(challenge_type) key of an
+        O(orders) item wins).
+      - V(http-01) (RFC 8555 section 8.3) refuses wildcard names. V(dns-01) (RFC 8555 section 8.4) allows them; the
+        first step then returns, per challenge, the TXT C(record) (C(_acme-challenge.<name>)) and its C(value),
+        and per order the merged C(dns_records) to place with M(certfleet.tls.dns_record) before the second step.
     type: str
-    choices: [http-01]
+    choices: [http-01, dns-01]
     default: http-01
   profile:
     description: ACME profile to ask for (for example V(shortlived) or V(tlsserver) at Let's Encrypt).
@@ -155,6 +161,25 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: order_own_key
 
+- name: A wildcard and its apex by dns-01 (first step); the result carries the TXT records to place
+  certfleet.tls.acme_order:
+    acme_directory: letsencrypt_staging
+    account_key_path: ~/.acme/account.key
+    challenge_type: dns-01
+    private_key_path: /srv/keys/example.org.key
+    domains: ["*.example.org", example.org]
+  delegate_to: localhost
+  register: wildcard_order
+
+- name: Place the TXT records in one update per zone, and wait until every authoritative server answers them
+  certfleet.tls.dns_record:
+    server: ns1.example.org
+    tsig_key_name: acme-update
+    tsig_key_secret: "{{ vault_tsig_secret }}"
+    records: "{{ wildcard_order.dns_records }}"
+    wait: true
+  delegate_to: localhost
+
 # fleet_order: the registered result of a first step in the list form (orders);
 # unreachable_names: the certificate names whose challenge files could not be pushed.
 - name: Validate and finalize (second step); give up the orders of hosts that did not get their challenge files
@@ -196,8 +221,21 @@ orders:
       description: Order URL.
       type: str
     challenges:
-      description: Pending challenges (first step), each with identifier, type, token, key_authorization, path, url.
+      description:
+        - Pending challenges (first step), each with identifier, type, token, key_authorization, url, and
+          path (http-01) or record and value (dns-01, the TXT record C(_acme-challenge.<identifier>) and the
+          base64url SHA-256 digest of the key authorization, RFC 8555 section 8.4).
       type: list
+    challenge_type:
+      description: The challenge type of this order (first step).
+      type: str
+    dns_records:
+      description:
+        - dns-01 (first step) - the TXT records to place, one per record name with every value it must hold (a
+          wildcard and its apex both answer at C(_acme-challenge.<apex>)); each has record, type (TXT) and values.
+          Pass them as O(certfleet.tls.dns_record#module:records). Empty for http-01.
+      type: list
+      elements: dict
     resumed:
       description: Whether the first step resumed an earlier order instead of placing a new one.
       type: bool
@@ -255,6 +293,11 @@ order_url:
   type: str
 challenges:
   description: Pending challenges (single form, first step).
+  returned: single form, first step
+  type: list
+  elements: dict
+dns_records:
+  description: The TXT records to place for dns-01 (single form, first step); see RV(orders[].dns_records).
   returned: single form, first step
   type: list
   elements: dict
@@ -318,7 +361,8 @@ def build_items(module):
                               domains=item.get("domains"), order_url=item.get("order_url"),
                               resume_order_url=item.get("resume_order_url"),
                               challenges=item.get("challenges"), replaces=item.get("replaces"),
-                              profile=p["profile"]))
+                              profile=p["profile"],
+                              challenge_type=item.get("challenge_type") or p["challenge_type"]))
         return items, False
     if p["private_key_path"] or p["private_key_content"]:
         csr = csr_from_key(module)
@@ -327,7 +371,8 @@ def build_items(module):
     else:
         return [], True  # only orders to abandon
     return [dict(name=p["name"] or "certificate", csr_pem=csr, domains=p["domains"], order_url=p["order_url"],
-                 challenges=p["challenges"], replaces=p["replaces"], profile=p["profile"])], True
+                 challenges=p["challenges"], replaces=p["replaces"], profile=p["profile"],
+                 challenge_type=p["challenge_type"])], True
 
 
 def abandoned_orders(params):
@@ -347,11 +392,12 @@ def place_and_finalize(call):
     # only cost a failed validation at the CA.
     abandoned_urls = set(a["order_url"] for a in abandon if a.get("order_url"))
     items = [i for i in items if not (i["order_url"] and i["order_url"] in abandoned_urls)]
-    ctype = p["challenge_type"]
-    for item in items:  # all local checks before the first request
-        item["domains"] = acme_orders.prepare_request(item["name"], item["csr_pem"], item["domains"], ctype)
+    for item in items:  # all local checks before the first request (the challenge type of each order included)
+        item["domains"] = acme_orders.prepare_request(item["name"], item["csr_pem"], item["domains"],
+                                                      item["challenge_type"])
     if call.check_mode:
         results = [dict(name=i["name"], domains=i["domains"], order_url=i["order_url"],
+                        challenge_type=i["challenge_type"],
                         step="finalize" if i["order_url"] else "order") for i in items]
         abandoned = [dict(name=a["name"], order_url=a.get("order_url"), deactivated_authorizations=None)
                      for a in abandon]
@@ -367,8 +413,8 @@ def place_and_finalize(call):
         if item.get("abandon") is not None:
             return acme_orders.abandon_order(session, item["abandon"])
         if item["order_url"]:
-            return acme_orders.finalize_order(session, item, ctype, preferred_chain=p["preferred_chain"])
-        return acme_orders.create_order(session, item, ctype)
+            return acme_orders.finalize_order(session, item, item["challenge_type"], preferred_chain=p["preferred_chain"])
+        return acme_orders.create_order(session, item, item["challenge_type"])
 
     outcomes = acme_orders.run_batch(handle, [dict(name=a["name"], abandon=a) for a in abandon] + items,
                                      workers=p["workers"])
@@ -402,7 +448,7 @@ def main():
         replaces=dict(type="str"),
         orders=dict(type="list", elements="dict"),
         abandon=dict(type="list", elements="dict"),
-        challenge_type=dict(type="str", default="http-01", choices=["http-01"]),
+        challenge_type=dict(type="str", default="http-01", choices=["http-01", "dns-01"]),
         profile=dict(type="str"),
         preferred_chain=dict(type="str"),
         fail_on_order_error=dict(type="bool", default=True),

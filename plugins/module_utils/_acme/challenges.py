@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: certfleet.tls developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Challenge types as pluggable pieces. http-01 now; dns-01 adds one class and one registry entry."""
+"""Challenge types as pluggable pieces: http-01 (a file on port 80) and dns-01 (a TXT record), one class each."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 from ..errors import AcmeProblem, InputError
@@ -40,7 +42,56 @@ class Http01:
         }
 
 
-CHALLENGE_TYPES = {"http-01": Http01()}
+def dns01_txt_value(key_authorization):
+    """RFC 8555 §8.4: the TXT value is the base64url (unpadded) SHA-256 digest of the key authorization."""
+    digest = hashlib.sha256(key_authorization.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def dns01_record_name(identifier):
+    """RFC 8555 §8.4: ``_acme-challenge.`` + the identifier; a wildcard's authorization carries its base name
+    (RFC 8555 §7.1.3), so ``*.example.org`` and ``example.org`` share ``_acme-challenge.example.org``."""
+    name = identifier.rstrip(".")
+    return "_acme-challenge." + (name[2:] if name.startswith("*.") else name)
+
+
+class Dns01:
+    """DNS-01 (RFC 8555 §8.4): a TXT record at ``_acme-challenge.<name>`` holding the key authorization's digest.
+
+    The only challenge that can prove a wildcard, and the one for hosts the CA cannot reach on port 80. The record
+    is placed by ``certfleet.tls.dns_record`` (RFC 2136); ``record`` and ``value`` are what it needs.
+    """
+
+    name = "dns-01"
+
+    def describe(self, challenge_body, account_jwk, identifier, source):
+        token = check_token(challenge_body.chall.encode("token"), source)
+        key_authorization = challenge_body.chall.key_authorization(account_jwk)
+        return {
+            "type": self.name,
+            "identifier": identifier,
+            "token": token,
+            "key_authorization": key_authorization,
+            "record": dns01_record_name(identifier),
+            "value": dns01_txt_value(key_authorization),
+            "url": challenge_body.uri,
+        }
+
+
+def dns_records(challenges):
+    """The TXT records of the dns-01 challenges, one entry per record name with every value it must hold (a
+    wildcard and its apex both answer at ``_acme-challenge.<apex>``): the ``records`` of dns_record."""
+    records = {}
+    for chall in challenges or []:
+        if chall.get("type") != Dns01.name:
+            continue
+        entry = records.setdefault(chall["record"], {"record": chall["record"], "type": "TXT", "values": []})
+        if chall["value"] not in entry["values"]:
+            entry["values"].append(chall["value"])
+    return list(records.values())
+
+
+CHALLENGE_TYPES = {"http-01": Http01(), "dns-01": Dns01()}
 
 
 def get_challenge_type(name):

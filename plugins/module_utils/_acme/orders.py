@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover
 
 from .._tls.keys import check_csr_matches, csr_domains, normalize_domains
 from .._tls.x509info import certificate_facts, choose_chain, load_certificate, split_pem_chain
-from .challenges import check_token, get_challenge_type
+from .challenges import check_token, dns_records, get_challenge_type
 from ..errors import AcmeProblem, AcmeTimeout, CertfleetError, InputError, ValidationFailed
 
 if HAS_ACME:
@@ -64,7 +64,8 @@ class PollPolicy:
 
 
 def prepare_request(name, csr_pem, domains=None, challenge_type="http-01"):
-    """Check an order request before any network: CSR signature, names, wildcard vs challenge type."""
+    """Check an order request before any network: challenge type, CSR signature, names, wildcard vs challenge type."""
+    get_challenge_type(challenge_type)
     dummy, names = csr_domains(csr_pem, what="CSR of %s" % name)
     names = normalize_domains(names, challenge_type)
     if domains:
@@ -187,11 +188,14 @@ def resume_order(session, request, names, challenge_type):
         deactivated = deactivate_pending_authorizations(session, order)
         _record_at_ca(error, url, bool(deactivated), deactivated)
         raise
-    return _summary(request, names, url, order, challenges, resumed=True)
+    return _summary(request, names, url, order, challenges, challenge_type, resumed=True)
 
 
-def _summary(request, names, order_url, order, challenges, resumed=False, replaces_dropped=False):
-    """What the first step returns and the second step takes back (JSON-friendly, nothing secret)."""
+def _summary(request, names, order_url, order, challenges, challenge_type, resumed=False, replaces_dropped=False):
+    """What the first step returns and the second step takes back (JSON-friendly, nothing secret).
+
+    ``dns_records``: for dns-01, the TXT records to place (record, type, values), one per record name, ready for
+    certfleet.tls.dns_record's ``records``; empty for http-01."""
     return {
         "name": request["name"],
         "csr": request["csr_pem"] if isinstance(request["csr_pem"], str) else request["csr_pem"].decode(),
@@ -201,6 +205,8 @@ def _summary(request, names, order_url, order, challenges, resumed=False, replac
         "finalize_url": order.get("finalize"),
         "authorizations": order.get("authorizations", []),
         "challenges": challenges,
+        "challenge_type": challenge_type,
+        "dns_records": dns_records(challenges),
         "replaces_dropped": replaces_dropped,
         "resumed": resumed,
         "changed": not resumed,  # resuming creates nothing at the CA
@@ -210,9 +216,11 @@ def _summary(request, names, order_url, order, challenges, resumed=False, replac
 def create_order(session, request, challenge_type="http-01"):
     """Place one order and describe what must be served before validation.
 
-    ``request``: dict(name, csr_pem, domains?, profile?, replaces?, resume_order_url?). Returns a
-    JSON-friendly dict.
+    ``request``: dict(name, csr_pem, domains?, profile?, replaces?, resume_order_url?, challenge_type?). The
+    request's own ``challenge_type`` wins over the argument (one call may mix http-01 and dns-01 certificates).
+    Returns a JSON-friendly dict.
     """
+    challenge_type = request.get("challenge_type") or challenge_type
     names = prepare_request(request["name"], request["csr_pem"], request.get("domains"), challenge_type)
     if request.get("resume_order_url"):
         resumed = resume_order(session, request, names, challenge_type)
@@ -245,7 +253,7 @@ def create_order(session, request, challenge_type="http-01"):
         deactivated = deactivate_pending_authorizations(session, order) if order else None
         _record_at_ca(error, order_url, True, deactivated)
         raise
-    return _summary(request, names, order_url, order, challenges, replaces_dropped=replaces_dropped)
+    return _summary(request, names, order_url, order, challenges, challenge_type, replaces_dropped=replaces_dropped)
 
 
 def _new_challenges(session, order, ctype, challenge_type):
@@ -300,9 +308,11 @@ def _validation_errors(session, order):
 def finalize_order(session, request, challenge_type="http-01", poll=None, preferred_chain=None):
     """Tell the CA the challenges are served, wait, finalize with the CSR, download the chain.
 
-    ``request``: dict(name, csr_pem, order_url, challenges?). When ``challenges`` comes from the first
-    step it is used as is (no re-fetch of order and authorizations: two requests saved per name).
+    ``request``: dict(name, csr_pem, order_url, challenges?, challenge_type?). When ``challenges`` comes from the
+    first step it is used as is (no re-fetch of order and authorizations: two requests saved per name). For
+    dns-01 the TXT records must be in place (and served by every authoritative server) before this call.
     """
+    challenge_type = request.get("challenge_type") or challenge_type
     poll = poll or PollPolicy()
     prepare_request(request["name"], request["csr_pem"], None, challenge_type)
     progress = {"answered": False, "finalized": False}
