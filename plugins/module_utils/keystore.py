@@ -410,15 +410,24 @@ class KeyStore:
         return False
 
     def content_updates(self, name):
-        """Content mode: for each role whose key differs from the one given, {role, pin, key_pem}; [] otherwise."""
+        """Content mode: what the operator must store again, one {role, pin, from_role, key_pem} per changed role.
+
+        ``from_role`` names the given key that now belongs in ``role`` (a rotation moves the backup to active:
+        the operator copies a variable, no key needs to leave this process; ``key_pem`` is then None). For a key
+        made by this call, ``from_role`` is None and ``key_pem`` holds it. [] when nothing changed.
+        """
         if not self._content:
             raise InputError("content_updates() is for a store made by from_content()")
+        given = {pin: role for role, pin in self._content["given"].items() if pin}
         updates = []
         with self._locked(name, write=False) as record:
             for role in ROLES:
                 entry = record.entry(role)
-                if entry and entry["pin"] != self._content["given"][role]:
-                    updates.append({"role": role, "pin": entry["pin"], "key_pem": record.private_key_pem(role)})
+                if not entry or entry["pin"] == self._content["given"][role]:
+                    continue
+                from_role = given.get(entry["pin"])
+                updates.append({"role": role, "pin": entry["pin"], "from_role": from_role,
+                                "key_pem": None if from_role else record.private_key_pem(role)})
         return updates
 
     # -- locking and persistence -----------------------------------------------------------------------------

@@ -438,7 +438,8 @@ certificates:
 update_variables:
   description:
     - Content mode. For each key this call made or moved, the variable it must be stored in, and the key's pin
-      (never the key). The key itself is in O(new_keys_dir) (RV(update_variables[].file)) or in RV(new_keys).
+      (never the key). A moved key is in RV(update_variables[].from_variable) already; a new key is in
+      O(new_keys_dir) (RV(update_variables[].file)) or in RV(new_keys).
   returned: O(key_source=content)
   type: list
   elements: dict
@@ -452,13 +453,20 @@ update_variables:
     pin:
       description: The pin of the key that now belongs in the variable.
       type: str
+    from_variable:
+      description:
+        - The variable that already holds this key (a rotation moves the backup key to the active variable: copy
+          it), null for a key made by this call.
+      type: str
     file:
-      description: Where the key was written (O(new_keys_dir)), null when it is returned in RV(new_keys).
+      description:
+        - Where a key made by this call was written (O(new_keys_dir)), null when it is returned in RV(new_keys)
+          or when RV(update_variables[].from_variable) holds it.
       type: str
 new_keys:
   description:
-    - Content mode, task with C(no_log=true) and no O(new_keys_dir). Maps each variable of RV(update_variables)
-      to its new private key (PEM). Never returned otherwise.
+    - Content mode, task with C(no_log=true) and no O(new_keys_dir). Maps the variable of each key made by this
+      call to the key (PEM). Never returned otherwise.
   returned: see description
   type: dict
 changes:
@@ -557,46 +565,52 @@ def classify(store, name, items, content_mode):
 
 
 def content_output(module, store, params, result):
-    """Content mode: which variable gets which key, and the keys themselves only where nobody can see them."""
+    """Content mode: which variable gets which key, and new keys only where nobody can see them."""
     variables = {"active": params["active_key_variable"], "backup": params["backup_key_variable"]}
     result["update_variables"] = []
     if module.check_mode:
         # Nothing was made: name the variables this call would change, without pins of keys that do not exist.
-        roles = [role for role in ("active", "backup") if "created_%s" % role in result["changes"]]
-        if result.get("rotated"):
-            roles = ["active", "backup"] if result["rotated"]["new_backup_pin"] is not None or \
-                result["backup_pin"] is None and result["policy"] == "pinned" else ["active"]
-        for role in roles:
-            known = result["rotated"]["new_active_pin"] if role == "active" and result.get("rotated") else None
-            result["update_variables"].append({"variable": variables[role], "role": role, "pin": known,
-                                               "file": None})
+        rotated = result.get("rotated")
+        for role in ("active", "backup"):
+            if rotated and role == "active":
+                moved = rotated["new_active_pin"] if result["policy"] == "pinned" else None
+                result["update_variables"].append({"variable": variables[role], "role": role, "pin": moved,
+                                                   "from_variable": variables["backup"] if moved else None,
+                                                   "file": None})
+            elif (rotated and result["policy"] == "pinned") or "created_%s" % role in result["changes"]:
+                result["update_variables"].append({"variable": variables[role], "role": role, "pin": None,
+                                                   "from_variable": None, "file": None})
         return
     updates = store.content_updates(params["name"])
-    if not updates:
-        return
-    if not params["new_keys_dir"] and not module.no_log:
+    made = [update for update in updates if update["key_pem"] is not None]
+    if made and not params["new_keys_dir"] and not module.no_log:
         raise _glue.InputError(
-            "content mode made or moved keys (%s) that only you can store: give new_keys_dir (a directory on the "
-            "control node, the keys are written there with mode 0600), or set no_log: true on this task to receive "
-            "them in new_keys; nothing was kept" % ", ".join("%s pin %s" % (u["role"], u["pin"]) for u in updates))
+            "content mode made new keys (%s) that only you can store: give new_keys_dir (a directory on the control "
+            "node, the keys are written there with mode 0600), or set no_log: true on this task to receive them in "
+            "new_keys; nothing was kept" % ", ".join("%s pin %s" % (u["role"], u["pin"]) for u in made))
     new_keys = {}
     for update in updates:
         variable = variables[update["role"]]
-        entry = {"variable": variable, "role": update["role"], "pin": update["pin"], "file": None}
-        if params["new_keys_dir"]:
+        entry = {"variable": variable, "role": update["role"], "pin": update["pin"],
+                 "from_variable": variables[update["from_role"]] if update["from_role"] else None, "file": None}
+        if entry["from_variable"]:
+            where = "the key now in %s" % entry["from_variable"]
+        elif params["new_keys_dir"]:
             directory = os.path.expanduser(params["new_keys_dir"])
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            stem = keystore.safe_dirname(params["name"])
-            entry["file"] = os.path.join(directory, "%s.%s.%s.key" % (stem, update["role"],
+            os.chmod(directory, 0o700)
+            entry["file"] = os.path.join(directory, "%s.%s.%s.key" % (keystore.safe_dirname(params["name"]),
+                                                                       update["role"],
                                                                        keystore.key_id(update["pin"])[:16]))
             keystore.atomic_write(entry["file"], update["key_pem"].encode("ascii"))
+            where = "a new key, written to %s" % entry["file"]
         else:
             new_keys[variable] = update["key_pem"]
+            where = "a new key, returned in new_keys of this no_log task"
         result["update_variables"].append(entry)
-        module.warn("content mode: store the %s key with pin %s in %s (%s)%s" % (
-            update["role"], update["pin"], variable,
-            "written to %s" % entry["file"] if entry["file"] else "returned in new_keys of this no_log task",
-            "; then record backup_published when its pin is live" if update["role"] == "backup" else ""))
+        module.warn("content mode: store in %s the %s key with pin %s (%s)%s" % (
+            variable, update["role"], update["pin"], where,
+            "; then set backup_published when its pin is live" if update["role"] == "backup" else ""))
     if new_keys:
         result["new_keys"] = new_keys
 

@@ -403,7 +403,9 @@ def test_content_mode_says_which_variable_to_update_and_keeps_nothing(tmp_path):
     assert not os.path.exists(root)
     assert [(u["role"], u["pin"]) for u in updates] == [("active", pins.spki_pin(backup)),
                                                         ("backup", rotation.new_backup_pin)]
-    assert updates[0]["key_pem"] == backup_pem and pin_of_pem(updates[1]["key_pem"]) == rotation.new_backup_pin
+    # the old backup moves to the active variable (no key to hand out); the new backup must be stored
+    assert (updates[0]["from_role"], updates[0]["key_pem"]) == ("backup", None)
+    assert updates[1]["from_role"] is None and pin_of_pem(updates[1]["key_pem"]) == rotation.new_backup_pin
     # first run with nothing: both keys are new and must be stored by the operator
     with keystore.KeyStore.from_content(NAME, temp_root=str(tmp_path)) as store:
         store.ensure(NAME)
