@@ -156,6 +156,10 @@ class ActionModule(ActionBase):
                                         for p in plans])
         for plan, state in zip(plans, held["certificates"]):
             self._decide(plan, state, args, directory_url)
+            if plan["name"] in args["incomplete_backends"]:
+                # Part of a backend group outside this run (a job slice, --limit): never ordered from here.
+                plan.update(failed=True, msg=args["incomplete_backends"][plan["name"]])
+                plan.pop("_state", None)
         result["unmanaged"] = held.get("unmanaged", [])
         stale = [dict(certificate_dir=p["certificate_dir"], csr=p.pop("_staged_csr")) for p in plans
                  if p.get("_discard")]
@@ -163,7 +167,7 @@ class ActionModule(ActionBase):
             # A stale next/ is removed whether or not anything is due: left in place, a later run would reuse it.
             self._host(task_vars, step="discard_staged", certificates=stale)
             result["changed"] = True
-        due = [plan for plan in plans if plan["due"]]
+        due = [plan for plan in plans if plan["due"] and not plan.get("failed")]
         for plan in plans:
             plan.pop("_staged_csr", None)
             plan.pop("_discard", None)

@@ -18,6 +18,9 @@ options:
   host_plan:
     description: The host's C(certificate_prepare) result.
     type: dict
+  only_names:
+    description: Only the files of these certificates.
+    type: list
 author:
   - certfleet.tls developers (@certfleet)
 """

@@ -24,6 +24,9 @@ options:
   deployed:
     description: The host's M(certfleet.tls.certificate_deploy) result.
     type: dict
+  deferred:
+    description: Names of the certificates deferred by the per-run order cap (not failures).
+    type: list
 author:
   - certfleet.tls developers (@certfleet)
 """

@@ -30,6 +30,9 @@ options:
   request:
     description: What the request says, used when the decide step failed before returning anything.
     type: dict
+  deferred:
+    description: Names of the certificates deferred by the per-run order cap.
+    type: list
 author:
   - certfleet.tls developers (@certfleet)
 """

@@ -40,6 +40,7 @@ CERTIFICATE_PREPARE_SPEC = dict(
     preflight_timeout=dict(type="float", default=5),
     verify_port=dict(type="int", default=443),
     backends=dict(type="raw", default=1),
+    incomplete_backends=dict(type="dict", default={}),
     ari=dict(type="bool", default=False),
     acme_directory=dict(type="str", default="letsencrypt_staging"),
     acme_ca_bundle=dict(type="path"),

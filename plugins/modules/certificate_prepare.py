@@ -105,6 +105,13 @@ options:
         key and one certificate; the challenge files go to every one of them before the CA validates.
     type: raw
     default: 1
+  incomplete_backends:
+    description:
+      - Certificate name to message, for certificates whose backend group is not wholly in this run (the role
+        passes C(certfleet.tls.incomplete_backends)). Those certificates fail with the message before anything
+        is staged or ordered; the others go on.
+    type: dict
+    default: {}
   ari:
     description:
       - Ask the CA's ACME Renewal Information (RFC 9773) for the deployed certificate and renew inside the

@@ -80,7 +80,9 @@ def results_summary(hosts, hostvars):
             lines.append("%s: no result (the host was unreachable or the role did not run)" % host)
             continue
         for entry in entries:
-            if entry.get("managed") is False:
+            if entry.get("code") == "deferred":
+                state = "DEFERRED (%s)" % entry.get("reason")
+            elif entry.get("managed") is False:
                 state = "UNMANAGED %s (%s)" % (entry.get("dir"), entry.get("reason"))
             elif entry.get("failed"):
                 state = "FAILED: %s" % entry.get("msg")
@@ -141,24 +143,29 @@ def deploy_items(issued, orders, host_plan):
     return items
 
 
-def cleanup_items(orders, host_plan):
-    """Every challenge and probe file this host may hold for the run, grouped for acme_challenge_file (absent)."""
+def cleanup_items(orders, host_plan, only_names=None):
+    """Every challenge and probe file this host may hold for the run, for acme_challenge_file (absent); with
+    ``only_names``, those of these certificates only."""
     items = []
     for plan in (host_plan or {}).get("certificates") or []:
+        if only_names is not None and plan.get("name") not in only_names:
+            continue
         if plan.get("webroot"):
             items += [{"token": token, "webroot": plan["webroot"]} for token in cleanup_tokens(orders, plan)]
     return items
 
 
-def host_failures(host_plan, orders, issued, deployed):
-    """Messages for this host's certificates that did not go live, naming each certificate."""
+def host_failures(host_plan, orders, issued, deployed, deferred=None):
+    """Messages for this host's certificates that did not go live, naming each certificate (a certificate deferred
+    by the per-run order cap is not a failure: it is reported in certificate_results)."""
     messages = []
+    deferred = deferred or []
     deployed_by_dir = dict((entry.get("certificate_dir"), entry) for entry in (deployed or {}).get("certificates") or [])
     for plan in (host_plan or {}).get("certificates") or []:
         if plan.get("failed"):
             messages.append(plan.get("msg"))
             continue
-        if not plan.get("due"):
+        if not plan.get("due") or plan["name"] in deferred:
             continue
         order = next((o for o in orders or [] if o.get("name") == plan["name"]), {})
         issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
@@ -172,7 +179,7 @@ def host_failures(host_plan, orders, issued, deployed):
     return messages
 
 
-def host_results(host_plan, issued=None, deployed=None, verified=None, failure=None, request=None):
+def host_results(host_plan, issued=None, deployed=None, verified=None, failure=None, request=None, deferred=None):
     """certificate_results entries of one host: one per certificate, what it holds and serves now."""
     plans = (host_plan or {}).get("certificates") or []
     if not plans:
@@ -185,7 +192,11 @@ def host_results(host_plan, issued=None, deployed=None, verified=None, failure=N
         own_failure = plan.get("msg") if plan.get("failed") else entry.get("msg") if entry.get("failed") else None
         if own_failure is None and failure and plan.get("due") and not entry.get("changed"):
             own_failure = failure
-        entries.append(certificate_result(plan, issued=issue, deployed=entry, verified=verified, failure=own_failure))
+        result = certificate_result(plan, issued=issue, deployed=entry, verified=verified, failure=own_failure)
+        if plan["name"] in (deferred or []) and plan.get("due") and not plan.get("failed"):
+            result.update(code="deferred", reason="due (%s) but deferred: certificate_max_orders_per_run was reached; "
+                                                  "it is ordered by a later run" % plan.get("reason"))
+        entries.append(result)
     for path in (host_plan or {}).get("unmanaged") or []:
         entries.append({"name": path.rstrip("/").rsplit("/", 1)[-1], "dir": path, "managed": False, "due": False,
                         "code": "unmanaged", "changed": False, "verified": None, "failed": False, "msg": None,
@@ -234,3 +245,50 @@ def deployed_targets(hosts, hostvars):
             if plan.get("certificate_dir") in live_dirs:
                 targets.append(plan["verify_target"])
     return targets
+
+
+def incomplete_backends(hosts, hostvars, groups, play_hosts_all):
+    """{certificate name: message} for certificates whose backend group is not wholly in this run.
+
+    A certificate served by several hosts names its group (``backend_group`` in its request, or
+    ``certificate_backend_group`` for the shorthand). AWX slices a job by spreading hosts evenly, and ``--limit``
+    cuts anywhere: when the run holds only some of the group, the CA could validate against a backend that never
+    got the challenge, so those certificates fail before anything is ordered.
+    """
+    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
+    in_run = set(play_hosts_all)
+    missing = {}
+    for host in hosts:
+        host_vars = hostvars[host]
+        try:
+            requests = normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
+                                          host_vars.get("certificate_dir"), host_vars.get("certificate_webroot"),
+                                          host_vars.get("certificate_name"))
+        except RequestError:
+            continue
+        for request in requests:
+            group = request.get("backend_group") or host_vars.get("certificate_backend_group")
+            if not group:
+                continue
+            members = list(groups.get(group) or [])
+            if not members:
+                missing[request["name"]] = ("certificate %s names backend group %r, which the inventory does not have"
+                                            % (request["name"], group))
+                continue
+            absent = [member for member in members if member not in in_run]
+            if absent:
+                missing[request["name"]] = (
+                    "certificate %s is served by backend group %r (%s) but this run holds only %s; missing: %s. "
+                    "The CA could validate against a backend that never got the challenge, so nothing was ordered. "
+                    "Run the whole group in one job slice (or without --limit), or use dns-01"
+                    % (request["name"], group, ", ".join(members), ", ".join(m for m in members if m in in_run),
+                       ", ".join(absent)))
+    return missing
+
+
+def cap_orders(plans, max_orders):
+    """(ordered, deferred): at most ``max_orders`` certificates, in a stable order (by name); 0 or None: no cap."""
+    ordered = sorted(plans, key=lambda plan: plan.get("name") or "")
+    if not max_orders or max_orders <= 0:
+        return ordered, []
+    return ordered[:max_orders], ordered[max_orders:]

@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: incomplete_backends
+short_description: Certificates whose backend group is not wholly in this run
+version_added: 0.2.0
+description:
+  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
+options:
+  _input:
+    description: Host names (C(ansible_play_hosts)).
+    type: raw
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: dict
+  groups:
+    description: The C(groups) magic variable.
+    type: dict
+  play_hosts_all:
+    description: Every host of this run (C(ansible_play_hosts_all)).
+    type: list
+author:
+  - certfleet.tls developers (@certfleet)
+"""
+
+EXAMPLES = r"""
+- name: Use it
+  ansible.builtin.set_fact:
+    missing: "{{ ansible_play_hosts | certfleet.tls.incomplete_backends(hostvars, groups, ansible_play_hosts_all) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Certificate name to a message naming the group, the hosts of the run and the missing ones.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+
+
+def incomplete_backends(value, *args, **kwargs):
+    try:
+        return results.incomplete_backends(value, *args, **kwargs)
+    except ValueError as error:
+        raise AnsibleFilterError(str(error))
+
+
+class FilterModule:
+    def filters(self):
+        return {"incomplete_backends": incomplete_backends}
