@@ -788,9 +788,9 @@ class KeyStore:
             wait_skipped = None
             if emergency and not check.safe:
                 wait_skipped = ("emergency rotation (reason: %s): the pin-safety wait was skipped because the active "
-                                "key is compromised and must stop being served now. %s; until then a client that "
+                                "key is compromised and must stop being served now. %s%s; until then a client that "
                                 "cached an older pin set may refuse the new key %s"
-                                % (reason.strip(), check.reason, new_active))
+                                % (reason.strip(), check.reason[:1].upper(), check.reason[1:], new_active))
             event = "emergency_rotated" if emergency else "rotated"
             record.change(event)
             record.add_history(now, event, old_active=old["pin"], new_active=new_active, new_backup=new_backup,
