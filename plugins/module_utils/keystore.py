@@ -451,8 +451,8 @@ class KeyStore:
         try:
             lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as error:
-            raise KeyStoreError("key store for %r: lock file %s cannot be opened: %s" % (name, lock_path,
-                                                                                        error.strerror))
+            raise KeyStoreError("key store for %r: lock file %s cannot be opened: %s"
+                                % (name, lock_path, error.strerror))
         try:
             self._flock(lock_fd, fcntl.LOCK_EX if writing else fcntl.LOCK_SH, name, lock_path)
             record = self._load(name, directory)
@@ -735,11 +735,11 @@ class KeyStore:
                                  % (backup["pin"], name, _duration(wait), max_age, tlsa_ttl))
         safe_at = parse_time(published) + datetime.timedelta(seconds=wait)
         if now < safe_at:
+            remaining = _duration((safe_at - now).total_seconds())
             return RotationCheck(False, safe_at, WAIT, "the backup pin %s of %r was first published at %s; clients "
                                  "may hold a pin set without it for max(max_age=%d, tlsa_ttl=%d) seconds: rotation is "
-                                 "safe from %s (in %s)" % (backup["pin"], name, published, max_age, tlsa_ttl,
-                                                          format_time(safe_at), _duration((safe_at - now)
-                                                                                          .total_seconds())))
+                                 "safe from %s (in %s)"
+                                 % (backup["pin"], name, published, max_age, tlsa_ttl, format_time(safe_at), remaining))
         return RotationCheck(True, safe_at, SAFE, "the backup pin %s of %r was first published at %s, more than "
                              "max(max_age=%d, tlsa_ttl=%d) seconds ago: safe since %s"
                              % (backup["pin"], name, published, max_age, tlsa_ttl, format_time(safe_at)))

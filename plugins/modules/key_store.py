@@ -455,8 +455,8 @@ update_variables:
       type: str
     from_variable:
       description:
-        - The variable that already holds this key (a rotation moves the backup key to the active variable: copy
-          it), null for a key made by this call.
+        - The variable that already holds this key, null for a key made by this call. A rotation moves the backup
+          key to the active variable, so copy that variable's content.
       type: str
     file:
       description:
@@ -599,9 +599,9 @@ def content_output(module, store, params, result):
             directory = os.path.expanduser(params["new_keys_dir"])
             os.makedirs(directory, mode=0o700, exist_ok=True)
             os.chmod(directory, 0o700)
-            entry["file"] = os.path.join(directory, "%s.%s.%s.key" % (keystore.safe_dirname(params["name"]),
-                                                                       update["role"],
-                                                                       keystore.key_id(update["pin"])[:16]))
+            file_name = "%s.%s.%s.key" % (keystore.safe_dirname(params["name"]), update["role"],
+                                          keystore.key_id(update["pin"])[:16])
+            entry["file"] = os.path.join(directory, file_name)
             keystore.atomic_write(entry["file"], update["key_pem"].encode("ascii"))
             where = "a new key, written to %s" % entry["file"]
         else:
@@ -753,8 +753,8 @@ def main():
             active_key_content=dict(type="str", no_log=True),
             backup_key_content=dict(type="str", no_log=True),
             backup_published=dict(type="str"),
-            active_key_variable=dict(type="str", default="certificate_key_active_content"),
-            backup_key_variable=dict(type="str", default="certificate_key_backup_content"),
+            active_key_variable=dict(type="str", default="certificate_key_active_content", no_log=False),
+            backup_key_variable=dict(type="str", default="certificate_key_backup_content", no_log=False),
             new_keys_dir=dict(type="path"),
             lock_timeout=dict(type="float", default=60),
         ),

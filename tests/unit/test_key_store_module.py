@@ -128,7 +128,8 @@ def test_planned_rotation_refused_with_the_date_then_done_after_publication(stor
     after = keystore.KeyStore(store_path).describe(NAME)
     assert rotated["changed"] is True and rotated["rotated"]["wait_skipped"] is None
     assert rotated["active_pin"] == before.backup_pin == after.active_pin
-    assert rotated["rotated"]["new_backup_pin"] == after.backup_pin not in (before.active_pin, before.backup_pin)
+    assert rotated["rotated"]["new_backup_pin"] == after.backup_pin
+    assert after.backup_pin not in (before.active_pin, before.backup_pin)
     assert before.active_pin in rotated["diff"]["before"] and after.backup_pin in rotated["diff"]["after"]
     assert rotated["rotation"]["code"] == "backup_unpublished"
     assert_no_key(output, store_path, [before.active_pem])
