@@ -292,3 +292,27 @@ def cap_orders(plans, max_orders):
     if not max_orders or max_orders <= 0:
         return ordered, []
     return ordered[:max_orders], ordered[max_orders:]
+
+
+def tls_decide_targets(hosts, hostvars, port=443):
+    """tls_decide targets from every host's requests and address; a host whose requests cannot be read is marked
+    with ``error`` (it must be decided over SSH, where its decide step reports the error by name)."""
+    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
+    targets = []
+    for host in hosts:
+        host_vars = hostvars[host]
+        target = {"host": host, "port": int(host_vars.get("certificate_verify_port") or port),
+                  "address": host_vars.get("certificate_address") or host_vars.get("ansible_host") or host}
+        try:
+            target["requests"] = [{"name": r["name"], "domains": r["domains"], "dir": r["dir"]} for r in
+                                  normalize_requests(host_vars.get("certificate_requests"),
+                                                     host_vars.get("certificate_domains"),
+                                                     host_vars.get("certificate_dir"),
+                                                     host_vars.get("certificate_webroot"),
+                                                     host_vars.get("certificate_name"))]
+        except RequestError as error:
+            target.update(requests=[], error=str(error))
+        if not target["requests"] and not target.get("error"):
+            target["error"] = "no certificate requested"
+        targets.append(target)
+    return targets

@@ -141,3 +141,17 @@ def test_key_shared_by_backends():
     assert d.choose_key(WWW, staged_domains=WWW, staged_spki=shared, shared_spki=shared).reuse_staged
     other = d.choose_key(WWW, staged_domains=WWW, staged_spki=spki(), shared_spki=shared)
     assert not other.reuse_staged and other.code == d.KEY_SHARED
+
+
+def test_decide_over_tls_sends_only_due_or_unprobed_hosts_to_ssh():
+    fresh, old = leaf(1, 90), leaf(80, 90)
+    served = {("10.0.0.1", "www.example.org"): (fresh, None), ("10.0.0.2", "www.example.org"): (old, None),
+              ("10.0.0.3", "www.example.org"): (None, "TLS connection failed: refused")}
+    targets = [{"host": "web%d" % i, "address": "10.0.0.%d" % i, "port": 443,
+                "requests": [{"name": "www", "domains": WWW, "dir": "/ssl/www"}]} for i in (1, 2, 3)]
+    targets.append({"host": "web4", "address": "10.0.0.4", "requests": [], "error": "certificate_requests[0] has no dir"})
+    hosts = d.decide_over_tls(targets, lambda address, port, sni: served[(address, sni)], renew_at_fraction=0.33)
+    assert [h for h in sorted(hosts) if hosts[h]["ssh"]] == ["web2", "web3", "web4"]
+    assert hosts["web1"]["certificates"][0]["code"] == d.VALID and not hosts["web1"]["certificates"][0]["due"]
+    assert hosts["web2"]["certificates"][0]["code"] == d.LIFETIME_FRACTION
+    assert "refused" in hosts["web3"]["reason"] and "no dir" in hosts["web4"]["reason"]

@@ -158,3 +158,41 @@ def choose_key(domains, staged_domains=None, staged_spki=None, live_spki=None, s
                          % (sorted(staged_domains or []), sorted(domains)), False, False)
     return KeyChoice(True, KEY_STAGED_CURRENT, "reusing the key staged by an earlier run that did not finish",
                      False, True)
+
+
+def decide_over_tls(targets, fetch, workers=16, **rules):
+    """Decide every certificate of every host from what it serves, without SSH (``certificate_decide_from: tls``).
+
+    ``targets``: [{host, address, port, requests: [{name, domains, dir}]}]; ``fetch(address, port, sni)`` returns
+    (certificate, error). A host needs SSH when a certificate is due, or cannot be probed: its decide step on the
+    host then judges from the files. Trade-off: a pair deployed but never reloaded is judged by what is served.
+    Returns {host: {ssh, reason, certificates: [...]}}.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(target, request) for target in targets for request in target.get("requests") or []]
+
+    def probe(job):
+        target, request = job
+        return fetch(target["address"], target.get("port", 443), request["domains"][0])
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+        served = list(pool.map(probe, jobs))
+    hosts = {}
+    for target in targets:
+        hosts[target["host"]] = {"ssh": bool(target.get("error")), "reason": target.get("error") or "nothing due",
+                                 "certificates": []}
+    for (target, request), (cert, error) in zip(jobs, served):
+        entry = hosts[target["host"]]
+        plan = {"name": request["name"], "domains": request["domains"], "certificate_dir": request["dir"],
+                "decided_from": "tls"}
+        if cert is None:
+            plan.update(due=None, code="unreachable", reason=error)
+            entry.update(ssh=True, reason="certificate %s: %s" % (request["name"], error))
+        else:
+            decision = decide(cert, request["domains"], **rules)
+            plan.update(due=decision.due, code=decision.code, reason="served over TLS: %s" % decision.reason,
+                        remaining_seconds=max(decision.remaining_seconds, 0), current=x509info.certificate_facts(cert))
+            if decision.due:
+                entry.update(ssh=True, reason="certificate %s is due (%s)" % (request["name"], decision.reason))
+        entry["certificates"].append(plan)
+    return hosts

@@ -100,3 +100,17 @@ def verify_targets(targets, ca_bundle=None, timeout=5.0, wait=10.0, workers=16, 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:
         return list(pool.map(lambda t: verify_target(t, ca_bundle, timeout, wait, verify_chain=verify_chain),
                              targets))
+
+
+def served_leaf(address, port, server_name, timeout=5.0):
+    """(certificate, None) of the leaf served for ``server_name``, or (None, why not). No verification: the caller
+    decides from its names and dates (a renewal decision, not a browser's)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=server_name) as tls:
+                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)), None
+    except (OSError, ssl.SSLError, ValueError) as error:
+        return None, "TLS connection to %s:%s (SNI %s) failed: %s" % (address, port, server_name, error)
