@@ -20,6 +20,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._acme.decision impor
                                                                                    lifetime_rule)
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
 from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_PREPARE_SPEC
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
 
 try:
     import jmespath
@@ -65,8 +66,12 @@ def _host_get(hostvars, host, key, default=None):
 
 def _request_profile(hostvars, host, certificate):
     """The ACME profile asked for: the certificate_requests item's own, else the host's certificate_acme_profile."""
-    for item in _host_get(hostvars, host, "certificate_requests", []) or []:
-        if isinstance(item, dict) and item.get("profile") and item.get("name") == certificate:
+    try:  # named as the role names them (an item without a name is its domains)
+        items = normalize_requests(_host_get(hostvars, host, "certificate_requests", []) or [])
+    except RequestError:
+        items = []  # the report shows what is served even when the inventory is wrong; the role says what is wrong
+    for item in items:
+        if item["name"] == certificate and item.get("profile"):
             return item["profile"]
     return _host_get(hostvars, host, "certificate_acme_profile")
 

@@ -100,6 +100,16 @@ def test_next_renewal_follows_the_hosts_own_rule(fleet):
     assert fleet["entries"]["web2"]["profile"] == "shortlived" and fleet["entries"]["web1"]["profile"] is None
 
 
+def test_profile_of_a_request_item_named_by_its_domains():
+    hostvars = {"web1": {"certificate_domains": ["www.example.org"], "certificate_acme_profile": "classic",
+                         "certificate_requests": [{"domains": ["WWW.example.org"], "dir": "/etc/ssl/www",
+                                                   "profile": "tlsserver"}]}}
+    targets = fleet_targets(["web1"], hostvars)
+    entry = report.fleet_report([served(targets[0], leaf("www.example.org", 1))], targets, hostvars,
+                                now=NOW)["certificates"][0]
+    assert entry["profile"] == "tlsserver"
+
+
 def test_deployed_serial_from_the_hosts_read_and_from_certificate_results(fleet):
     stale = fleet["entries"]["web4"]
     assert stale["deployed_serial"] == "%x" % fleet["deployed_web4"].serial_number
