@@ -4,9 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.certfleet.tls.plugins.module_utils.errors import CertfleetError
-from ansible_collections.certfleet.tls.plugins.module_utils._tls.keys import normalize_domains
-from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import certificate_name, verify_target
+from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import verify_target
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
 
 DOCUMENTATION = r"""
 name: fleet_targets
@@ -14,7 +13,9 @@ short_description: TLS verification targets for a list of inventory hosts
 version_added: 0.1.0
 description:
   - Builds the O(certfleet.tls.tls_verify#module:targets) list of M(certfleet.tls.tls_verify) from inventory
-    variables, one entry per host and domain (C(ansible_host) or the host name as address).
+    variables, one entry per certificate of each host (C(certificate_requests), or the shorthand
+    C(certificate_domains)), named like the certificate role names it; C(certificate_address), C(ansible_host)
+    or the host name as address.
 options:
   _input:
     description: Inventory host names.
@@ -49,25 +50,24 @@ _value:
 """
 
 
-def _domains(raw):
-    """Normalized names, as the decide step sees them; the raw list when it cannot be normalized (a report
-    should still show what the inventory says)."""
-    try:
-        return normalize_domains(raw)
-    except CertfleetError:
-        return list(raw)
-
-
 def fleet_targets(hosts, hostvars, all_domains=False):
+    """One target per certificate of each host (certificate_requests, or the shorthand), its first domain as SNI;
+    with ``all_domains``, one per domain."""
     targets = []
     for host in hosts:
         host_vars = hostvars[host]
-        domains = _domains(host_vars.get("certificate_domains") or [])
-        name = certificate_name(domains, host_vars.get("certificate_name"))
+        try:
+            requests = normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
+                                          host_vars.get("certificate_dir") or "-", host_vars.get("certificate_webroot"),
+                                          host_vars.get("certificate_name"))
+        except RequestError:
+            continue  # a report shows what can be probed; the issue run names the error
         address = host_vars.get("certificate_address") or host_vars.get("ansible_host") or host
         port = host_vars.get("certificate_verify_port") or 443
-        for index in range(len(domains) if all_domains else min(len(domains), 1)):
-            targets.append(verify_target(host, name, address, domains[index:], port))
+        for request in requests:
+            domains = request["domains"]
+            for index in range(len(domains) if all_domains else 1):
+                targets.append(verify_target(host, request["name"], address, domains[index:], port))
     return targets
 
 
