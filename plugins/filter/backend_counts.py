@@ -30,7 +30,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Certificate name to number of hosts (multi-backend - those hosts share one key and one order). Fails when one name is requested with different domains on two hosts.
+  description:
+    - Certificate name to number of hosts (multi-backend - those hosts share one key and one order).
+    - Fails when one name is requested with different domains on two hosts.
   type: dict
 """
 

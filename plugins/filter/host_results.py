@@ -45,7 +45,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One entry per certificate - name, dir, domains, due, code, reason, changed, serial, not_after, verified, verify_error, served_serial, failed, msg.
+  description:
+    - One entry per certificate - name, dir, domains, due, code, reason, changed, serial, not_after, verified,
+      verify_error, served_serial, failed, msg.
   type: list
 """
 

@@ -36,11 +36,11 @@ description:
     died before its cleanup).
   - Also removes the challenge files of the order (O(challenge_tokens)) once the certificate is in place.
   - Idempotent, when C(live) already holds this certificate and key nothing changes and nothing is reloaded.
-author:
-  - certfleet.tls developers (@certfleet)
   - B(Several certificates of one host) go in one call with O(certificates) - every release is written and
     switched, the config is tested once and the server reloaded once, then each certificate is confirmed; a
     certificate that is not served is switched back alone (and the server reloaded again), the others stay.
+author:
+  - certfleet.tls developers (@certfleet)
 options:
   certificates:
     description:

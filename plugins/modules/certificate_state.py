@@ -22,7 +22,7 @@ description:
     the preflight probe file through the same code that writes ACME challenge files. It holds the
     certificate's lock, so it never overwrites C(next/) while another run deploys from it.
   - O(step=remove_probe) removes the probe file after a failed preflight.
-  - O(step=discard_staged) removes C(next/) when it still holds the CSR given in O(csr) (a stale key that is
+  - O(step=discard_staged) removes C(next/) when it still holds the CSR given in O(certificates[].csr) (a stale key that is
     already live), under the lock.
 author:
   - certfleet.tls developers (@certfleet)

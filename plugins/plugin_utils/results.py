@@ -92,8 +92,8 @@ def results_summary(hosts, hostvars):
                 state = "renewed (%s), tls=%s" % (entry.get("code"), tls)
             else:
                 state = "not due (%s)" % entry.get("reason")
-            lines.append("%s %s serial=%s not_after=%s %s" % (host, entry.get("name"), entry.get("serial"),
-                                                               entry.get("not_after"), state))
+            lines.append("%s %s serial=%s not_after=%s %s"
+                         % (host, entry.get("name"), entry.get("serial"), entry.get("not_after"), state))
     return lines
 
 
@@ -171,9 +171,9 @@ def host_failures(host_plan, orders, issued, deployed, deferred=None):
         issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
         entry = deployed_by_dir.get(plan["certificate_dir"], {})
         if order.get("failed") or issue.get("failed") or not issue.get("cert"):
-            messages.append("certificate %s: %s" % (plan["name"], order.get("msg") or issue.get("msg")
-                                                     or "no certificate issued (the order was abandoned: a backend "
-                                                        "did not get its challenge files)"))
+            why = order.get("msg") or issue.get("msg") or ("no certificate issued (the order was abandoned: a "
+                                                           "backend did not get its challenge files)")
+            messages.append("certificate %s: %s" % (plan["name"], why))
         elif entry.get("failed"):
             messages.append("certificate %s: %s" % (plan["name"], entry.get("msg")))
     return messages

@@ -16,9 +16,8 @@ from __future__ import annotations
 import base64
 import datetime
 import re
+import http.client
 import socket
-import urllib.error
-import urllib.request
 
 from urllib.parse import urlsplit
 
@@ -116,20 +115,24 @@ def post_request(url, request_der, timeout=DEFAULT_TIMEOUT):
     """POST the request (RFC 6960 Appendix A.1) and return the body. OcspUnreachable on any transport error."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise InputError("responder_url %r is not an http:// or https:// URL" % url)
-    request = urllib.request.Request(url, data=request_der, method="POST",
-                                     headers={"Content-Type": OCSP_REQUEST_TYPE, "Accept": OCSP_RESPONSE_TYPE,
-                                              "User-Agent": "certfleet.tls ocsp_stapling"})
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec - http(s) only, checked above
-            body = answer.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        raise OcspUnreachable("OCSP responder %s answered HTTP %d %s" % (url, error.code, error.reason),
-                              responder_url=url)
-    except urllib.error.URLError as error:
-        raise OcspUnreachable("OCSP responder %s is unreachable: %s" % (url, error.reason), responder_url=url)
-    except (socket.timeout, OSError) as error:
+        connection.request("POST", path, body=request_der,
+                           headers={"Content-Type": OCSP_REQUEST_TYPE, "Accept": OCSP_RESPONSE_TYPE,
+                                    "User-Agent": "certfleet.tls ocsp_stapling"})
+        answer = connection.getresponse()
+        body = answer.read(MAX_RESPONSE_BYTES + 1)
+        if answer.status >= 400:
+            raise OcspUnreachable("OCSP responder %s answered HTTP %d %s" % (url, answer.status, answer.reason),
+                                  responder_url=url)
+    except (socket.timeout, OSError, http.client.HTTPException) as error:
         raise OcspUnreachable("OCSP responder %s is unreachable: %s (timeout %ss)" % (url, error, timeout),
                               responder_url=url)
+    finally:
+        connection.close()
     if len(body) > MAX_RESPONSE_BYTES:
         raise OcspInvalid("OCSP responder %s sent more than %d bytes: that is not an OCSP response"
                           % (url, MAX_RESPONSE_BYTES), responder_url=url)
