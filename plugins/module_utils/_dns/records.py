@@ -44,7 +44,7 @@ def make_rdata(rtype, value, record="record"):
         return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, strings)
     try:
         return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value.strip(),
-                                   origin=dns.name.root)
+                                   origin=dns.name.root, relativize=False)
     except (dns.exception.DNSException, ValueError, UnicodeError) as error:
         raise InputError("value %r of %s %s is not valid %s data: %s" % (value, record, rtype, rtype, error))
 
