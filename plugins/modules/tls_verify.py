@@ -15,6 +15,8 @@ description:
     trust store) and the host name, like a browser would, and reports serial, issuer and not-after.
   - With C(expect_serial) in a target, waits up to O(wait) seconds for a reload to take effect.
   - Many targets are checked in parallel threads in one call (run it once for the fleet).
+  - With O(check_staple), it also reads the OCSP response the host staples in the handshake and verifies it
+    against the issuer in the served chain (see RV(results[].staple)).
   - Read-only; it never changes anything.
 author:
   - certfleet.tls developers (@certfleet)
@@ -63,6 +65,19 @@ options:
     description: Fail when any target does not verify.
     type: bool
     default: true
+  check_staple:
+    description:
+      - Ask each target for its OCSP staple (the TLS C(status_request) extension, RFC 6066 section 8) and verify
+        the stapled response with the module_utils that M(certfleet.tls.ocsp_stapling) uses - signer (the issuer or a
+        delegated responder it signed for OCSP), signature, certID of the served certificate, this_update and
+        next_update - against the issuer found in the served chain (or in O(ca_bundle) for a leaf signed by a
+        root). The result is RV(results[].staple).
+      - It costs one more handshake per target, and only for a certificate that names an OCSP responder in its
+        Authority Information Access: a certificate without one (Let's Encrypt since 2025) has nothing to staple
+        and is not asked. Python's C(ssl) cannot read staples, so that handshake is pyOpenSSL's.
+      - A staple never changes RV(results[].verified) nor fails the task; read RV(results[].staple.outcome).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - certfleet.tls.controller_module
 attributes:
@@ -71,6 +86,7 @@ attributes:
     description: Read-only; runs in check mode too.
 requirements:
   - cryptography on the control node
+  - pyOpenSSL on the control node for O(check_staple) (it comes with acme)
 """
 
 EXAMPLES = r"""
@@ -88,6 +104,23 @@ EXAMPLES = r"""
       - {name: web1, address: 192.0.2.10, server_name: www.example.org}
   delegate_to: localhost
   run_once: true
+
+- name: Verify the fleet and the OCSP staples it serves
+  certfleet.tls.tls_verify:
+    targets: "{{ targets }}"
+    fail_on_error: false
+  delegate_to: localhost
+  run_once: true
+  register: served
+
+- name: Fail for a site whose staple is not a verified good one
+  ansible.builtin.assert:
+    that: item.staple.outcome in ['verified', 'no_responder'] and item.staple.status in [none, 'good']
+    fail_msg: "{{ item.name }} {{ item.server_name }}: staple {{ item.staple.outcome }} {{ item.staple.status }}
+      {{ item.staple.error }}"
+  loop: "{{ served.results }}"
+  loop_control:
+    label: "{{ item.name }} {{ item.server_name }}"
 """
 
 RETURN = r"""
@@ -135,6 +168,57 @@ results:
         - OCSP responder URLs of the served certificate. Empty when the issuer runs none (Let's Encrypt since
           2025), in which case there is nothing to staple.
       type: list
+    staple:
+      description:
+        - The OCSP staple served in the handshake, verified against the issuer in the served chain. Its
+          signature is worth what the chain is worth: see RV(results[].chain_verified).
+      returned: when O(check_staple=true)
+      type: dict
+      contains:
+        outcome:
+          description:
+            - V(verified) - a staple was served and verifies; RV(results[].staple.status) is its status.
+            - V(not_stapled) - asked for, the server sent none.
+            - V(stale) - signed and about the served certificate, but this_update is in the future or
+              next_update is past.
+            - V(invalid) - not OCSP data, an OCSP error status, a wrong signer or signature, or the certID of
+              another certificate (a staple left from the certificate before a renewal).
+            - V(no_responder) - the served certificate names no OCSP responder; nothing to staple, not asked.
+            - V(not_checked) - it could not be asked or verified (no certificate served, the handshake failed, no
+              issuer in the served chain or O(ca_bundle), pyOpenSSL missing); RV(results[].staple.error) says why.
+          type: str
+          sample: verified
+        present:
+          description: Whether the server stapled a response; null when it was not asked.
+          type: bool
+        status:
+          description: V(good), V(revoked) or V(unknown), from a staple that verified; null otherwise.
+          type: str
+          sample: good
+        this_update:
+          description: this_update of the staple (UTC, ISO 8601), when it verified or is only stale.
+          type: str
+        next_update:
+          description:
+            - next_update of the staple (UTC, ISO 8601), when it verified or is only stale (then it is past).
+            - Null for a staple without next_update (the responder may have newer status at any time).
+          type: str
+          sample: "2026-12-08T10:00:00Z"
+        revocation_time:
+          description: When the certificate was revoked, from a verified V(revoked) staple.
+          type: str
+        revocation_reason:
+          description: The RFC 5280 reason of a verified V(revoked) staple (for example V(keyCompromise)), if given.
+          type: str
+        serial:
+          description:
+            - Serial (hex) of the certificate the staple was verified for, the one served in the handshake that
+              asked for it. It differs from RV(results[].serial) only when two handshakes reached two backends,
+              which RV(results[].staple.error) then says.
+          type: str
+        error:
+          description: Why the staple is not V(verified), naming the target and the certificate; null otherwise.
+          type: str
 verify_chain:
   description: Whether the served chains were verified (O(verify_chain), or what O(acme_directory) decided).
   returned: always
@@ -151,7 +235,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils import _glue
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory import is_untrusted, resolve_directory
 
 try:
-    from ansible_collections.certfleet.tls.plugins.module_utils._tls.probe import verify_targets
+    from ansible_collections.certfleet.tls.plugins.module_utils._tls.staple import verify_targets_with_staples
     IMPORT_ERROR = None
 except ImportError:
     import traceback
@@ -177,7 +261,8 @@ def verify(call):
     for target in p["targets"]:
         if target.get("certificate") in p["expect_serials"] and not target.get("expect_serial"):
             target["expect_serial"] = p["expect_serials"][target["certificate"]]
-    results = verify_targets(p["targets"], p["ca_bundle"], p["timeout"], p["wait"], verify_chain=verify_chain)
+    results = verify_targets_with_staples(p["targets"], p["ca_bundle"], p["timeout"], p["wait"],
+                                          verify_chain=verify_chain, check_staple=p["check_staple"])
     failed = [r.get("name") or r["server_name"] for r in results if not r["verified"]]
     out = dict(changed=False, results=results, failed_names=failed, verify_chain=verify_chain)
     if failed and p["fail_on_error"]:
@@ -198,6 +283,7 @@ def main():
             verify_chain=dict(type="bool"),
             acme_directory=dict(type="str"),
             fail_on_error=dict(type="bool", default=True),
+            check_staple=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
