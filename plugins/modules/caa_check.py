@@ -181,7 +181,8 @@ def directory_identities(url, ca_bundle, timeout):
         response = open_url(url, ca_path=ca_bundle, timeout=timeout, validate_certs=True,
                             headers={"Accept": "application/json"})
         directory = json.loads(response.read())
-    except Exception as error:  # pylint: disable=broad-except  (urllib, ssl and socket errors alike)
+    except Exception as error:  # pylint: disable=broad-except
+        # urllib, ssl, socket and JSON errors alike: the CA's directory is unusable
         raise AcmeUnavailable("the directory of the CA at %s cannot be read for its caaIdentities: %s%s"
                               % (url, error, "" if ca_bundle else " (a test CA needs acme_ca_bundle)"))
     identities = (directory.get("meta") or {}).get("caaIdentities") or []

@@ -14,7 +14,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._dns import caa
 from ansible_collections.certfleet.tls.plugins.module_utils._dns.client import DnsError
 from ansible_collections.certfleet.tls.plugins.module_utils.errors import InputError
 
-LE = ["letsencrypt.org"]
+LE = ("letsencrypt.org",)
 
 
 class ZoneServer:

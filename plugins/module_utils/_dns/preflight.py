@@ -81,4 +81,3 @@ def _remove(primary, key, records, value, resolver, zone, failure):
             failure.args = (failure.msg,)
             return
         raise DnsError(left, **error.details)
-

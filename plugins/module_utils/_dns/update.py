@@ -217,8 +217,8 @@ def plan_records(primary, requests, state="present", exclusive=False, follow_cna
         before_ttl, before = read_rrset(primary, plan.name, request.rtype)
         if before_ttl == "CNAME":
             raise DnsError("%s is a CNAME to %s: a %s record cannot sit beside it (RFC 1034 §3.6.2); set "
-                           "follow_cname=true to write at the target" % (name_text(plan.name), name_text(before[0]),
-                                                                       request.rtype))
+                           "follow_cname=true to write at the target"
+                           % (name_text(plan.name), name_text(before[0]), request.rtype))
         plan.zone = find_zone(primary, plan.name, zone)
         plan.compute(before_ttl, before)
         plans.append(plan)
