@@ -11,6 +11,10 @@ version_added: 0.1.0
 description:
   - Turns one entry of M(certfleet.tls.tls_verify)'s RV(certfleet.tls.tls_verify#module:results) into
     C(host domain serial=… not_after=… issuer=… tls=verified|FAILED (why) ct_scts=N ocsp=URL|none).
+  - When M(certfleet.tls.tls_verify) checked the staple (its O(certfleet.tls.tls_verify#module:check_staple)) of a
+    certificate that names an OCSP responder, the line ends with C(staple=STATUS) and, when known,
+    C(next_update=…): STATUS is the verified staple's C(good), C(revoked) (with its reason) or C(unknown), else
+    the check's outcome C(not_stapled), C(stale), C(invalid) or C(not_checked) (with the reason).
 options:
   _input:
     description: One tls_verify result entry.
@@ -42,9 +46,26 @@ def served_summary(entry):
         status = "verified"
     # Say what the web PKI offers for this certificate today rather than "stapling off" or "no CT".
     ocsp = ",".join(entry.get("ocsp_responders") or []) or "none (the issuer runs no OCSP responder)"
-    return "%s %s serial=%s not_after=%s issuer=%s tls=%s ct_scts=%d ocsp=%s" % (
+    line = "%s %s serial=%s not_after=%s issuer=%s tls=%s ct_scts=%d ocsp=%s" % (
         entry.get("name"), entry.get("server_name"), entry.get("serial"), entry.get("not_after"),
         entry.get("issuer"), status, len(entry.get("scts") or []), ocsp)
+    return line + staple_text(entry)
+
+
+def staple_text(entry):
+    """' staple=good next_update=…' from the entry's staple; '' when it was not checked or cannot exist."""
+    staple = entry.get("staple")
+    if not staple or staple.get("outcome") == "no_responder" or not entry.get("ocsp_responders"):
+        return ""
+    verified = staple.get("outcome") == "verified"
+    text = " staple=%s" % (staple.get("status") if verified else staple.get("outcome"))
+    if verified and staple.get("revocation_reason"):
+        text += " (%s)" % staple["revocation_reason"]
+    if staple.get("next_update"):
+        text += " next_update=%s" % staple["next_update"]
+    if staple.get("error"):
+        text += " (%s)" % staple["error"]
+    return text
 
 
 class FilterModule:

@@ -130,6 +130,42 @@ def _deployed(hostvars, host, certificate):
     return None, None, None
 
 
+# ocsp_status values that say the served staple is wrong: a client that checks revocation refuses the site
+OCSP_BAD = ("revoked", "unknown", "stale", "invalid")
+
+
+def ocsp_status(result):
+    """What the report says of OCSP for one tls_verify result, from its ``staple`` (tls_verify check_staple):
+    the staple's status when it verified (good, revoked, unknown), else its outcome (not_stapled, stale, invalid,
+    not_checked); no_responder when the certificate names no OCSP responder; not_checked without a staple check."""
+    if result.get("ocsp_status"):
+        return result["ocsp_status"]
+    if not result.get("ocsp_responders"):
+        return "no_responder"
+    staple = result.get("staple")
+    if not staple:
+        return "not_checked"
+    if staple.get("outcome") == "verified":
+        return staple.get("status") or "not_checked"
+    return staple.get("outcome") or "not_checked"
+
+
+def ocsp_text(entry):
+    """The OCSP cell of the HTML table: responders, then the served staple's status and next update."""
+    responders = entry.get("ocsp_responders") or []
+    status = entry.get("ocsp_status")
+    if not responders:
+        return "none (%s)" % status
+    text = "%s; staple %s" % (", ".join(responders), status.upper() if status in OCSP_BAD else status)
+    if entry.get("ocsp_revocation_reason"):
+        text += " (%s)" % entry["ocsp_revocation_reason"]
+    if entry.get("ocsp_next_update"):
+        text += ", next update %s" % entry["ocsp_next_update"]
+    if entry.get("ocsp_error"):
+        text += ": %s" % entry["ocsp_error"]
+    return text
+
+
 def report_entry(result, target, hostvars, now):
     """One host and certificate: what is served (tls_verify's facts) and, when known, what is deployed."""
     host = target.get("name") or result.get("name")
@@ -137,6 +173,7 @@ def report_entry(result, target, hostvars, now):
     not_before, not_after = _parse_time(result.get("not_before")), _parse_time(result.get("not_after"))
     next_renewal, rule = _next_renewal(hostvars, host, not_before, not_after, now)
     responders = list(result.get("ocsp_responders") or [])
+    staple = result.get("staple") or {}
     deployed_serial, deployed_source, deployed_error = _deployed(hostvars, host, certificate)
     serial = result.get("serial")
     return {
@@ -159,8 +196,11 @@ def report_entry(result, target, hostvars, now):
         "profile": _request_profile(hostvars, host, certificate),
         "sct_count": len(result.get("scts") or []),
         "ocsp_responders": responders,
-        # certfleet.tls does not fetch OCSP responses yet: say whether there is a responder to ask at all
-        "ocsp_status": result.get("ocsp_status") or ("no_responder" if not responders else "not_checked"),
+        "ocsp_status": ocsp_status(result),
+        # from the staple served in the handshake (tls_verify check_staple), verified or only stale
+        "ocsp_next_update": staple.get("next_update"),
+        "ocsp_revocation_reason": staple.get("revocation_reason"),
+        "ocsp_error": staple.get("error"),
         "spki_sha256": result.get("spki_sha256"),
         "tlsa_3_1_1": result.get("tlsa_3_1_1"),
         "deployed_serial": deployed_serial,
@@ -352,7 +392,7 @@ def report_html(document, title="certfleet.tls fleet report"):
                 _cell(entry.get("not_after")),
                 _cell("" if entry.get("days_left") is None else "%.1f" % entry["days_left"], "days " + band),
                 _cell(entry.get("next_renewal")), _cell(entry.get("profile")), _cell(entry.get("sct_count")),
-                _cell(entry.get("ocsp_responders") or "none (%s)" % entry.get("ocsp_status")),
+                _cell(ocsp_text(entry), "failed" if entry.get("ocsp_status") in OCSP_BAD else None),
                 _cell(entry.get("spki_sha256"), "mono"), _cell(entry.get("tlsa_3_1_1"), "mono"),
                 _cell(deployed, "mono")]) + "</tr>")
     headers = ["host", "certificate", "served name", "TLS", "serial", "issuer", "not after", "days left",
