@@ -13,7 +13,7 @@ description:
     C(host domain serial=… not_after=… issuer=… tls=verified|FAILED (why) ct_scts=N ocsp=URL|none).
   - When M(certfleet.tls.tls_verify) checked the staple (its O(certfleet.tls.tls_verify#module:check_staple)) of a
     certificate that names an OCSP responder, the line ends with C(staple=STATUS) and, when known,
-    C(next_update=…): STATUS is the verified staple's C(good), C(revoked) (with its reason) or C(unknown), else
+    C(next_update=…). STATUS is the verified staple's C(good), C(revoked) (with its reason) or C(unknown), else
     the check's outcome C(not_stapled), C(stale), C(invalid) or C(not_checked) (with the reason).
 options:
   _input:

@@ -73,7 +73,7 @@ options:
         next_update - against the issuer found in the served chain (or in O(ca_bundle) for a leaf signed by a
         root). The result is RV(results[].staple).
       - It costs one more handshake per target, and only for a certificate that names an OCSP responder in its
-        Authority Information Access: a certificate without one (Let's Encrypt since 2025) has nothing to staple
+        Authority Information Access. A certificate without one (Let's Encrypt since 2025) has nothing to staple
         and is not asked. Python's C(ssl) cannot read staples, so that handshake is pyOpenSSL's.
       - A staple never changes RV(results[].verified) nor fails the task; read RV(results[].staple.outcome).
     type: bool
@@ -171,7 +171,7 @@ results:
     staple:
       description:
         - The OCSP staple served in the handshake, verified against the issuer in the served chain. Its
-          signature is worth what the chain is worth: see RV(results[].chain_verified).
+          signature is worth what the chain is worth, see RV(results[].chain_verified).
       returned: when O(check_staple=true)
       type: dict
       contains:

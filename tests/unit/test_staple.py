@@ -96,8 +96,9 @@ def test_a_staple_signed_by_the_wrong_key_is_invalid():
     facts = staple.staple_facts(der, SERVED, now=NOW, what="127.0.1.1:443 (SNI www.example.org)")
     assert facts["outcome"] == "invalid" and facts["present"] is True and facts["status"] is None
     assert facts["next_update"] is None  # nothing of an unverified staple is reported as fact
-    assert facts["error"].startswith("the staple served for 127.0.1.1:443 (SNI www.example.org) "
-                                      "(CN=www.example.org, serial %s): bad signature" % SERIAL), facts["error"]
+    expected = ("the staple served for 127.0.1.1:443 (SNI www.example.org) (CN=www.example.org, serial %s): "
+                "bad signature" % SERIAL)
+    assert facts["error"].startswith(expected), facts["error"]
 
 
 def test_a_stale_staple_says_since_when():

@@ -14,7 +14,7 @@ from cryptography.x509 import ocsp as x509_ocsp
 from ansible_collections.certfleet.tls.plugins.filter.served_summary import served_summary
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import staple, x509info
 from ansible_collections.certfleet.tls.plugins.plugin_utils import report
-from test_staple import DAY, HOUR, IMPOSTOR, LEAF, NOW, ROOT, SERVED, response  # pylint: disable=wrong-import-order
+from test_staple import DAY, HOUR, IMPOSTOR, LEAF, NOW, SERVED, response  # pylint: disable=wrong-import-order
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 URL = "http://ocsp.test/"

@@ -76,7 +76,8 @@ def _wait(sock, want_write, deadline, what):
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise socket.timeout("timed out during the TLS handshake with %s" % what)
-    readable, writable, _ = select.select([] if want_write else [sock], [sock] if want_write else [], [], remaining)
+    readable, writable, _errors = select.select([] if want_write else [sock], [sock] if want_write else [], [],
+                                                remaining)
     if not (readable or writable):
         raise socket.timeout("timed out during the TLS handshake with %s" % what)
 
@@ -193,9 +194,9 @@ def served_staple(facts, target, ca_bundle=None, timeout=5.0, now=None, fetch=No
     try:
         staple_der, chain = (fetch or fetch_staple)(address, port, server_name, timeout)
     except CONNECTION_ERRORS as error:
+        why = str(error) or type(error).__name__
         return _blank("not_checked", serial=facts["serial"],
-                      error="the TLS connection to %s that asks for the staple failed: %s" % (what, error or
-                                                                                               type(error).__name__))
+                      error="the TLS connection to %s that asks for the staple failed: %s" % (what, why))
     try:
         extra = _bundle_certificates(ca_bundle) if chain and served_issuer(chain[0], chain[1:]) is None else []
     except (OSError, InputError) as error:
