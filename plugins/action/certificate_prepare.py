@@ -70,6 +70,8 @@ def check_requests(args):
     directory_url = resolve_directory(args["acme_directory"])
     for request in requests:
         label = "certificate %s" % request["name"]
+        if request["challenge"] not in ("http-01", "dns-01"):
+            raise InputError("%s: challenge %r is not supported (http-01 or dns-01)" % (label, request["challenge"]))
         if not os.path.isabs(request["dir"]):
             raise InputError("%s: certificate_dir %r is not an absolute path (a relative one would land in the SSH "
                              "user's home)" % (label, request["dir"]))
@@ -130,7 +132,8 @@ class ActionModule(ActionBase):
         address = args["preflight_address"] or task_vars.get("ansible_host") or self._play_context.remote_addr
         host = task_vars.get("inventory_hostname")
         plans = [dict(name=r["name"], domains=r["domains"], certificate_dir=r["dir"], webroot=r["webroot"],
-                      key_type=r["key_type"], profile=r.get("profile"), challenge=r["challenge"], address=address,
+                      key_type=r["key_type"], profile=r.get("profile"), challenge=r["challenge"],
+                      challenge_type=r["challenge"], address=address,
                       verify_target=verify_target(host, r["name"], address, r["domains"], args["verify_port"]))
                  for r in requests]
         result.update(changed=False, address=address, certificates=plans)

@@ -27,6 +27,9 @@ options:
   deferred:
     description: Names of the certificates deferred by the per-run order cap (not failures).
     type: list
+  excluded:
+    description: Certificate name to message, for certificates ruled out before the order (CAA, dns-01 preflight).
+    type: dict
 author:
   - certfleet.tls developers (@certfleet)
 """

@@ -33,6 +33,9 @@ options:
   deferred:
     description: Names of the certificates deferred by the per-run order cap.
     type: list
+  excluded:
+    description: Certificate name to message, for certificates ruled out before the order.
+    type: dict
 author:
   - certfleet.tls developers (@certfleet)
 """

@@ -33,6 +33,9 @@ options:
     type: list
     elements: str
     required: true
+  dns_placed:
+    description: Whether the dns-01 TXT records were placed (and propagated).
+    type: bool
 author:
   - certfleet.tls developers (@certfleet)
 """

@@ -20,7 +20,7 @@ REQUEST_SPEC = dict(
     webroot=dict(type="path"),
     key_type=dict(type="str", choices=KEY_TYPES),
     profile=dict(type="str"),
-    challenge=dict(type="str", default="http-01", choices=["http-01"]),
+    challenge=dict(type="str", default="http-01", choices=["http-01", "dns-01"]),
 )
 
 CERTIFICATE_PREPARE_SPEC = dict(

@@ -38,6 +38,8 @@ def normalize_requests(requests=None, domains=None, directory=None, webroot=None
         if not isinstance(item, dict):
             raise RequestError("%s is not a mapping" % label)
         challenge = item.get("challenge") or DEFAULTS["challenge"]
+        if challenge not in ("http-01", "dns-01"):
+            raise RequestError("%s: challenge %r is not supported (http-01 or dns-01)" % (label, challenge))
         try:
             item_domains = normalize_domains(item.get("domains") or [], challenge)
         except CertfleetError as error:

@@ -43,7 +43,7 @@ def merge_certificate_results(existing, new):
     return [entry for entry in existing or [] if entry.get("name") not in names] + list(new)
 
 
-def orders_to_finalize(orders, hostvars, hosts, active_hosts):
+def orders_to_finalize(orders, hostvars, hosts, active_hosts, dns_placed=True):
     """Split the first ACME step's orders: answer only those whose challenge files reached every backend.
 
     ``hosts``: every host of the play (ansible_play_hosts_all), whose decide results name their certificate.
@@ -64,6 +64,10 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts):
     split = {"finalize": [], "abandon": []}
     for order in orders or []:
         if order.get("failed"):
+            continue
+        if order.get("challenge_type") == "dns-01":
+            # The TXT records were placed from the control node (one update per zone, propagation checked).
+            split["finalize" if dns_placed else "abandon"].append(order)
             continue
         names_hosts = backends.get(order.get("name"), [])
         complete = bool(names_hosts) and all(host in pushed for host in names_hosts)
@@ -114,8 +118,8 @@ def push_items(orders, host_plan):
     plans = dict((plan["name"], plan) for plan in due_plans(host_plan))
     challenges, records = [], []
     for order in host_orders(orders, host_plan):
-        if order.get("failed") or not order.get("challenges"):
-            continue
+        if order.get("failed") or not order.get("challenges") or order.get("challenge_type") == "dns-01":
+            continue  # dns-01 records go to DNS from the control node, never to the host
         plan = plans[order["name"]]
         challenges += [dict(challenge, webroot=plan["webroot"]) for challenge in order["challenges"]]
         records.append({"path": plan["certificate_dir"] + "/next/order.json", "order_url": order.get("order_url")})
@@ -155,7 +159,7 @@ def cleanup_items(orders, host_plan, only_names=None):
     return items
 
 
-def host_failures(host_plan, orders, issued, deployed, deferred=None):
+def host_failures(host_plan, orders, issued, deployed, deferred=None, excluded=None):
     """Messages for this host's certificates that did not go live, naming each certificate (a certificate deferred
     by the per-run order cap is not a failure: it is reported in certificate_results)."""
     messages = []
@@ -166,6 +170,9 @@ def host_failures(host_plan, orders, issued, deployed, deferred=None):
             messages.append(plan.get("msg"))
             continue
         if not plan.get("due") or plan["name"] in deferred:
+            continue
+        if plan["name"] in (excluded or {}):
+            messages.append(excluded[plan["name"]])
             continue
         order = next((o for o in orders or [] if o.get("name") == plan["name"]), {})
         issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
@@ -179,7 +186,8 @@ def host_failures(host_plan, orders, issued, deployed, deferred=None):
     return messages
 
 
-def host_results(host_plan, issued=None, deployed=None, verified=None, failure=None, request=None, deferred=None):
+def host_results(host_plan, issued=None, deployed=None, verified=None, failure=None, request=None, deferred=None,
+                 excluded=None):
     """certificate_results entries of one host: one per certificate, what it holds and serves now."""
     plans = (host_plan or {}).get("certificates") or []
     if not plans:
@@ -190,6 +198,8 @@ def host_results(host_plan, issued=None, deployed=None, verified=None, failure=N
         issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
         entry = deployed_by_dir.get(plan["certificate_dir"], {})
         own_failure = plan.get("msg") if plan.get("failed") else entry.get("msg") if entry.get("failed") else None
+        if own_failure is None and plan.get("due") and plan["name"] in (excluded or {}):
+            own_failure = excluded[plan["name"]]
         if own_failure is None and failure and plan.get("due") and not entry.get("changed"):
             own_failure = failure
         result = certificate_result(plan, issued=issue, deployed=entry, verified=verified, failure=own_failure)
@@ -316,3 +326,47 @@ def tls_decide_targets(hosts, hostvars, port=443):
             target["error"] = "no certificate requested"
         targets.append(target)
     return targets
+
+
+def preflight_exclusions(plans, caa=None, dns_probe=None):
+    """{certificate name: message} for due certificates that must not be ordered: CAA forbids the CA for one of
+    their names (RFC 8659), or the dns-01 preflight (a TSIG update and an answer for the name) failed."""
+    excluded = {}
+    refused = {}
+    for result in (caa or {}).get("results") or []:
+        if result.get("allowed") is False:
+            refused[result.get("domain")] = result.get("reason") or "CAA forbids this CA"
+    dns_failed = bool(dns_probe) and bool(dns_probe.get("failed"))
+    for plan in plans or []:
+        bad = [refused[domain] for domain in plan.get("domains") or [] if domain in refused]
+        if bad:
+            excluded[plan["name"]] = "certificate %s: CAA check before any order: %s" % (plan["name"], "; ".join(bad))
+        elif dns_failed and plan.get("challenge") == "dns-01":
+            excluded[plan["name"]] = "certificate %s: dns-01 preflight before any order: %s" % (
+                plan["name"], dns_probe.get("msg") or "the zone did not accept or answer the probe record")
+    return excluded
+
+
+def dns01_probe_records(plans):
+    """The _acme-challenge names of the due dns-01 certificates, for dns_record state=probe."""
+    records = []
+    for plan in plans or []:
+        if plan.get("challenge") != "dns-01":
+            continue
+        for domain in plan.get("domains") or []:
+            record = "_acme-challenge." + (domain[2:] if domain.startswith("*.") else domain)
+            if {"record": record} not in records:
+                records.append({"record": record})
+    return records
+
+
+def dns01_records(orders):
+    """Every TXT record the first step asks for (dns-01 orders that did not fail), merged per name."""
+    merged = {}
+    for order in orders or []:
+        if order.get("failed") or order.get("challenge_type") != "dns-01":
+            continue
+        for record in order.get("dns_records") or []:
+            entry = merged.setdefault(record["record"], {"record": record["record"], "type": "TXT", "values": []})
+            entry["values"] += [v for v in record.get("values") or [] if v not in entry["values"]]
+    return list(merged.values())

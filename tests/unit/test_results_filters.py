@@ -122,3 +122,28 @@ def test_backend_counts_group_by_normalized_names_and_refuse_one_name_for_two_li
     with pytest.raises(ValueError) as error:
         results.backend_counts(["h1", "h3"], hostvars)
     assert "h1" in str(error.value) and "h3" in str(error.value)
+
+
+def test_caa_and_dns_preflight_rule_out_certificates_by_name():
+    plans = [{"name": "a", "domains": ["a.example.org"], "challenge": "http-01"},
+             {"name": "w", "domains": ["*.example.org", "example.org"], "challenge": "dns-01"},
+             {"name": "d", "domains": ["d.example.org"], "challenge": "dns-01"}]
+    caa = {"results": [{"domain": "a.example.org", "allowed": False, "reason": "CAA 0 issue \"other.ca\" forbids"},
+                       {"domain": "example.org", "allowed": True}]}
+    excluded = results.preflight_exclusions(plans, caa, {"failed": True, "msg": "BADKEY"})
+    assert sorted(excluded) == ["a", "d", "w"] and "other.ca" in excluded["a"] and "BADKEY" in excluded["w"]
+    assert results.preflight_exclusions(plans, caa, {}) == {"a": excluded["a"]}
+    assert results.dns01_probe_records(plans) == [{"record": "_acme-challenge.example.org"},
+                                                  {"record": "_acme-challenge.d.example.org"}]
+
+
+def test_dns01_records_merge_per_name_and_skip_failed_orders():
+    orders = [{"name": "w", "challenge_type": "dns-01", "dns_records": [
+        {"record": "_acme-challenge.example.org", "type": "TXT", "values": ["v1", "v2"]}]},
+              {"name": "x", "challenge_type": "dns-01", "failed": True,
+               "dns_records": [{"record": "_acme-challenge.x.org", "values": ["v"]}]},
+              {"name": "h", "challenge_type": "http-01", "challenges": [{"token": "t"}]}]
+    assert results.dns01_records(orders) == [{"record": "_acme-challenge.example.org", "type": "TXT",
+                                              "values": ["v1", "v2"]}]
+    split = results.orders_to_finalize(orders, {}, [], [], dns_placed=False)
+    assert [o["name"] for o in split["abandon"]] == ["w", "h"]
