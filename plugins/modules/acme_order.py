@@ -72,9 +72,10 @@ options:
   orders:
     description:
       - List form, one item per certificate, with keys C(name), C(csr) (PEM), and optionally C(domains),
-        C(order_url), C(challenges), C(replaces), C(resume_order_url), C(challenge_type) (V(http-01) or
-        V(dns-01); default O(challenge_type)). Items with C(order_url) are finalized, the others ordered. The items
-        of the first step's RV(orders) can be passed back as they are: they carry their C(challenge_type).
+        C(order_url), C(challenges), C(replaces), C(resume_order_url), C(profile) (this item's profile; default
+        O(profile)), C(challenge_type) (V(http-01) or V(dns-01); default O(challenge_type)). Items with
+        C(order_url) are finalized, the others ordered. The items of the first step's RV(orders) can be passed back
+        as they are, since they carry their C(challenge_type).
       - C(resume_order_url) is the order of an earlier run that died (recorded on the host). It is resumed
         when still usable (same names, not invalid); otherwise its pending authorizations are deactivated and
         a new order is placed.
@@ -361,7 +362,7 @@ def build_items(module):
                               domains=item.get("domains"), order_url=item.get("order_url"),
                               resume_order_url=item.get("resume_order_url"),
                               challenges=item.get("challenges"), replaces=item.get("replaces"),
-                              profile=p["profile"],
+                              profile=item.get("profile") or p["profile"],
                               challenge_type=item.get("challenge_type") or p["challenge_type"]))
         return items, False
     if p["private_key_path"] or p["private_key_content"]:
@@ -406,7 +407,8 @@ def place_and_finalize(call):
     if not items and not abandon:
         return dict(changed=False, orders=[], abandoned=[], failed_names=[], acme_requests=0)
     session = call.open_session(account=False)
-    acme_orders.check_profile(session, p["profile"])  # from the directory: before any POST
+    for profile in sorted(set(i.get("profile") for i in items if i.get("profile")) | set([p["profile"]] if p["profile"] else [])):
+        acme_orders.check_profile(session, profile)  # from the directory: before any POST
     _glue.use_account(call.module, session)
 
     def handle(item):
