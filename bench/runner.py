@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+from anatomy import anatomy
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RIG_PY = os.path.join(REPO, "tests", "rig", "rig.py")
@@ -32,6 +34,23 @@ ACME_FLOOR = os.path.join(HERE, "floor", "acme_threads.py")
 CALLBACKS = os.path.join(HERE, "callback_plugins")  # bench_trace: per task and host timings, every run
 OURS_ISSUE = "certfleet.tls.issue"
 OURS_RENEW = "certfleet.tls.renew"  # hook: measured once playbooks/renew.yml exists
+TLS_DECIDE = ["-e", "certificate_decide_from=tls"]  # the opt-in no-op: decide from what every host serves
+# run.py --variants NAME,...: scenario@NAME runs with these environment variables on top of the rig's ansible.cfg
+# (Ansible's documented ANSIBLE_* settings), to show what a setting a user can choose changes
+# The role checks CAA before any order (RFC 8659), and Pebble's directory lists no meta.caaIdentities: on the rig
+# our playbook needs the CA's identity and the rig's DNS server. Given as extra vars while the rig's inventory
+# does not set them (the values the integration tests use).
+RIG_CAA_VARS = {"certificate_caa_identities": ["pebble.letsencrypt.org"]}
+RIG_RESOLVER_VARS = {"certificate_dns_resolver": "rig_dns_server", "certificate_dns_resolver_port": "rig_dns_port"}
+VARIANTS = {
+    "no-pipelining": {"ANSIBLE_PIPELINING": "False"},
+    "forks-50": {"ANSIBLE_FORKS": "50"},
+    "forks-100": {"ANSIBLE_FORKS": "100"},
+    "forks-10": {"ANSIBLE_FORKS": "10"},
+    "ssh-no-compression": {"ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s"},
+    "persist-600": {"ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=600s"},
+    "free-strategy": {"ANSIBLE_STRATEGY": "free"},
+}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PR_SET_CHILD_SUBREAPER = 36
 SAMPLE_INTERVAL = 0.25
@@ -42,6 +61,8 @@ ENDPOINTS = [("/dir", "directory"), ("/nonce-plz", "newNonce"), ("/sign-me-up", 
              ("/my-account/", "account"), ("/order-plz", "newOrder"), ("/authZ/", "authz"),
              ("/chalZ/", "challenge"), ("/my-order/", "order"), ("/finalize-order/", "finalize"),
              ("/certZ/", "certificate")]
+# each rig sshd logs one "Accepted publickey" line per SSH connection (a ControlPersist master is one)
+SSH_LOGIN = b"Accepted publickey for "
 
 
 class BenchError(RuntimeError):
@@ -221,15 +242,22 @@ class Bench:
         if not os.access(self.playbook_bin, os.X_OK):
             self.playbook_bin = shutil.which("ansible-playbook") or self.playbook_bin
         self.collections = os.path.join(self.base, "collections")
+        self.ref = None
+        if getattr(args, "ref", None):
+            self.ref, self.collections = export_tree(args.ref, os.path.join(self.base, "bench"))
         self.peer_state = os.path.join(self.base, "bench", "peer-state")
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.out = os.path.abspath(args.out or os.path.join(HERE, "results", stamp))
         os.makedirs(self.out, exist_ok=True)
         self.results = []  # one dict per measured run
-        self.profiles = {}  # N -> {"ours-issue": [...], "ours-noop": [...]}
+        self.profiles = {}  # N -> {"ours-issue": [...], "ours-noop": [...], "ours-noop-tls": [...]}
+        self.anatomy = None  # anatomy.anatomy(): the cost of one SSH task, piece by piece
+        self.ours_vars, self.ours_vars_file = {}, None
         self.rig_pids = {"hosts": [], "ca": []}
         self.hosts = 0
         self.machine = machine_facts(self.playbook_bin)
+        if self.ref:  # the committed tree was measured, whatever the working tree holds
+            self.machine.update(commit=self.ref[:7], dirty=[], ref=args.ref)
         self.cmdline = " ".join(["bench/run.py"] + list(sys.argv[1:]))
 
     # -- rig ---------------------------------------------------------------------------------------
@@ -243,6 +271,7 @@ class Bench:
     def rig_up(self, n):
         log("rig up --hosts %d" % n)
         self.rig("up", "--hosts", str(n))
+        self.write_ours_vars()
         st = self.rig("status")
         self.hosts = n
         self.rig_pids = {"hosts": [], "ca": [st["pebble"]["pid"], st["challtestsrv"]["pid"]]}
@@ -275,6 +304,30 @@ class Bench:
             return os.path.getsize(os.path.join(self.rig_base, "logs", "pebble.log"))
         except OSError:
             return 0
+
+    def sshd_offsets(self):
+        """{host: size of its sshd log}, to count the SSH connections a run opens (see ssh_logins)."""
+        out = {}
+        for i in range(1, self.hosts + 1):
+            try:
+                out["host%d" % i] = os.path.getsize(os.path.join(self.rig_base, "logs", "sshd-host%d.log" % i))
+            except OSError:
+                out["host%d" % i] = 0
+        return out
+
+    def ssh_logins(self, offsets):
+        """{host: SSH connections accepted since offsets} (hosts with none left out)."""
+        out = {}
+        for host, offset in offsets.items():
+            try:
+                with open(os.path.join(self.rig_base, "logs", "sshd-%s.log" % host), "rb") as f:
+                    f.seek(offset)
+                    count = f.read().count(SSH_LOGIN)
+            except OSError:
+                continue
+            if count:
+                out[host] = count
+        return out
 
     def acme_requests(self, offset):
         counts, issued = {}, 0
@@ -347,6 +400,7 @@ class Bench:
             self.close_control_masters()  # every run starts without an SSH connection
             reap_orphans()
             offset = self.pebble_offset()
+            sshd0 = self.sshd_offsets()
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             hosts0, ca0 = tree_cpu(self.rig_pids["hosts"]), tree_cpu(self.rig_pids["ca"])
             busy0, forks0 = machine_stat()
@@ -374,6 +428,7 @@ class Bench:
             set_subreaper(False)
         cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         requests, issued = self.acme_requests(offset)
+        logins = self.ssh_logins(sshd0)
         with open(logfile, "rb") as f:
             text = f.read().decode("utf-8", "replace")
         if p.returncode != 0:
@@ -389,6 +444,7 @@ class Bench:
             "peak_pss_mb": round(sampler.peak_kb / 1024, 1), "peak_procs": sampler.peak_procs,
             "max_rss_mb": round(ru_main.ru_maxrss / 1024, 1), "orphans_left": left,
             "requests": requests, "requests_total": sum(requests.values()), "issued": issued,
+            "ssh_logins": sum(logins.values()), "ssh_login_hosts": len(logins),
             "log": logfile,
         }
         r.update(parse_recap(text))
@@ -396,82 +452,139 @@ class Bench:
         return r
 
     def playbook(self, playbook, *extra):
-        return [self.playbook_bin, playbook] + list(extra)
+        argv = [self.playbook_bin, playbook] + list(extra)
+        if playbook == OURS_ISSUE and self.ours_vars_file:
+            argv += ["-e", "@" + self.ours_vars_file]
+        return argv
+
+    def write_ours_vars(self):
+        """Extra vars our playbook needs on the rig and the inventory does not set (see RIG_CAA_VARS)."""
+        import yaml  # comes with ansible-core
+        with open(os.path.join(self.rig_base, "inventory.yml")) as f:
+            inventory_vars = (yaml.safe_load(f).get("all") or {}).get("vars") or {}
+        extra = {k: v for k, v in RIG_CAA_VARS.items() if k not in inventory_vars}
+        for var, rig_var in RIG_RESOLVER_VARS.items():
+            if var not in inventory_vars and rig_var in inventory_vars:
+                extra[var] = inventory_vars[rig_var]
+        self.ours_vars = extra
+        self.ours_vars_file = None
+        if extra:
+            self.ours_vars_file = os.path.join(self.out, "ours-extra-vars.json")
+            with open(self.ours_vars_file, "w") as f:
+                json.dump(extra, f)
+            log("extra vars for our playbook on the rig: %s" % json.dumps(extra))
 
     def run_scenario(self, scenario, rep):
+        base, _, variant = scenario.partition("@")
+        if variant:
+            if variant not in VARIANTS:
+                raise BenchError("unknown variant %r (known: %s)" % (variant, ", ".join(sorted(VARIANTS))))
+            saved = self.env
+            self.env = lambda extra=None: saved(dict(VARIANTS[variant], **(extra or {})))
+            try:
+                return self._run_scenario(base, rep, scenario)
+            finally:
+                self.env = saved
+        return self._run_scenario(scenario, rep, scenario)
+
+    def _run_scenario(self, scenario, rep, label):
         n = self.hosts
         if scenario == "ours-issue":
             self.reset_hosts()
             before = self.served(verify=False)
-            r = self.measure(scenario, self.playbook(OURS_ISSUE), rep)
-            self.check_new_certs(scenario, before)
+            r = self.measure(label, self.playbook(OURS_ISSUE), rep)
+            self.check_new_certs(label, before)
         elif scenario == "ours-noop":
-            r = self.measure(scenario, self.playbook(OURS_ISSUE), rep)
+            r = self.measure(label, self.playbook(OURS_ISSUE), rep)
+        elif scenario == "ours-noop-tls":
+            r = self.measure(label, self.playbook(OURS_ISSUE, *TLS_DECIDE), rep)
         elif scenario == "ours-renew":
-            r = self.measure(scenario, self.playbook(OURS_RENEW), rep)
+            r = self.measure(label, self.playbook(OURS_RENEW), rep)
         elif scenario == "peer-issue":
             self.reset_hosts()
             before = self.served(verify=False)
-            r = self.measure(scenario, self.playbook(PEER_PLAYBOOK, "-e", "peer_state_dir=%s" % self.peer_state), rep)
-            self.check_new_certs(scenario, before)
+            r = self.measure(label, self.playbook(PEER_PLAYBOOK, "-e", "peer_state_dir=%s" % self.peer_state), rep)
+            self.check_new_certs(label, before)
         elif scenario == "peer-noop":
-            r = self.measure(scenario, self.playbook(PEER_PLAYBOOK, "-e", "peer_state_dir=%s" % self.peer_state), rep)
+            r = self.measure(label, self.playbook(PEER_PLAYBOOK, "-e", "peer_state_dir=%s" % self.peer_state), rep)
         elif scenario == "floor-ping":
-            r = self.measure(scenario, self.playbook(PING_PLAYBOOK), rep)
+            r = self.measure(label, self.playbook(PING_PLAYBOOK), rep)
         elif scenario == "floor-acme":
-            r = self.measure(scenario, [sys.executable, ACME_FLOOR, "--rig-base", self.rig_base, "--hosts", str(n)], rep)
+            r = self.measure(label, [sys.executable, ACME_FLOOR, "--rig-base", self.rig_base, "--hosts", str(n)], rep)
         else:
             raise BenchError("unknown scenario %s" % scenario)
         if scenario.endswith("-issue") or scenario == "floor-acme":
             if r["issued"] != n:
                 raise BenchError("%s (N=%d): Pebble issued %d certificates, expected %d; see %s"
-                                 % (scenario, n, r["issued"], n, r["log"]))
+                                 % (label, n, r["issued"], n, r["log"]))
         elif r["issued"] or r.get("changed"):
             log("note: %s (N=%d) issued %d certificates and reported changed=%s"
-                % (scenario, n, r["issued"], r.get("changed")))
-        log("N=%-3d %-11s rep %d: wall %6.2fs  cpu %6.2fs  hosts %5.2fs  ca %4.2fs  other %5.2fs  acme %3d  pss %5.0f MB"
-            % (n, scenario, rep, r["wall"], r["cpu"], r["cpu_hosts"], r["cpu_ca"], r["cpu_other"],
-               r["requests_total"], r["peak_pss_mb"]))
+                % (label, n, r["issued"], r.get("changed")))
+        log("N=%-3d %-13s rep %d: wall %6.2fs  cpu %6.2fs  hosts %5.2fs  ca %4.2fs  other %5.2fs  acme %3d  "
+            "ssh logins %3d  pss %5.0f MB"
+            % (n, label, rep, r["wall"], r["cpu"], r["cpu_hosts"], r["cpu_ca"], r["cpu_other"],
+               r["requests_total"], r["ssh_logins"], r["peak_pss_mb"]))
         self.results.append(r)
         return r
 
     def profile(self):
-        """One extra run each of ours-issue and ours-noop with ansible.posix.profile_tasks (not measured)."""
+        """One extra run each of ours-issue, ours-noop and ours-noop-tls with ansible.posix.profile_tasks
+        (not counted in the medians)."""
         out = {}
         env = self.env({"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,bench_trace",
                         "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "100"})
-        for scenario in ("ours-issue", "ours-noop"):
+        for scenario in ("ours-issue", "ours-noop", "ours-noop-tls"):
             if scenario == "ours-issue":
                 self.reset_hosts()
-            r = self.measure("profile-" + scenario, self.playbook(OURS_ISSUE), 1, env=env)
+            extra = TLS_DECIDE if scenario == "ours-noop-tls" else []
+            r = self.measure("profile-" + scenario, self.playbook(OURS_ISSUE, *extra), 1, env=env)
             with open(r["log"]) as f:
-                out[scenario] = {"tasks": parse_profile(f.read()), "wall": r["wall"], "trace": r["trace"]}
+                out[scenario] = {"tasks": parse_profile(f.read()), "wall": r["wall"], "trace": r.get("trace"),
+                                 "cpu": r["cpu"], "cpu_hosts": r["cpu_hosts"]}
             log("profile %s (N=%d): %s" % (scenario, self.hosts, ", ".join(
                 "%s %.2fs" % (t["task"][-40:], t["seconds"]) for t in out[scenario]["tasks"][:4])))
         self.profiles[self.hosts] = out
 
     def run(self):
         args = self.args
-        scenarios = ["ours-issue", "ours-noop"]
+        scenarios = ["ours-issue", "ours-noop", "ours-noop-tls"]
         if os.path.exists(os.path.join(REPO, "playbooks", "renew.yml")):
             scenarios.append("ours-renew")
-        else:
-            log("%s does not exist yet: skipping ours-renew" % OURS_RENEW)
         if not args.no_peer:
             scenarios += ["peer-issue", "peer-noop"]
         scenarios += ["floor-ping", "floor-acme"]
+        if args.scenarios:
+            scenarios = [x for x in scenarios if x in args.scenarios]
+        # each variant after its base scenario, so that it runs in the same state (an issuance resets the hosts)
+        variants = [v for v in (args.variants or []) if v]
+        for v in variants:
+            if v not in VARIANTS:
+                raise BenchError("unknown variant %r (known: %s)" % (v, ", ".join(sorted(VARIANTS))))
+        if variants:
+            scenarios = [x for base in scenarios for x in [base] + ["%s@%s" % (base, v) for v in variants
+                                                                  if not base.startswith(("peer-", "floor-acme"))]]
+        # our no-ops need certificates to hold: without a measured issuance first, one unmeasured run issues them
+        warmup = "ours-issue" not in scenarios and any(x.startswith("ours-noop") for x in scenarios)
         link = os.path.join(self.collections, "ansible_collections", "certfleet", "tls")
         if not os.path.exists(os.path.join(link, "galaxy.yml")):
             raise BenchError("the collection is not on the collection path (%s); run `make link`" % link)
         for n in args.hosts:
             self.rig_up(n)
+            if not args.no_peer and n > args.peer_max_hosts:
+                log("N=%d: the peer runs only up to --peer-max-hosts %d: skipped" % (n, args.peer_max_hosts))
+            if warmup:
+                self.run_scenario("ours-issue", 0)
+                self.results.pop()  # not measured
             for rep in range(1, args.repeat + 1):
                 for s in scenarios:
-                    if s.startswith("peer-") and rep > args.peer_repeat:
+                    if s.startswith("peer-") and (rep > args.peer_repeat or n > args.peer_max_hosts):
                         continue
                     self.run_scenario(s, rep)
             if not args.no_profile:
                 self.profile()
+                if n == max(args.hosts):
+                    log("anatomy of one SSH task on host1")
+                    self.anatomy = anatomy(self, tree_cpu, OURS_ISSUE, PING_PLAYBOOK)
             self.save()
 
     def leave_rig_up(self, final_hosts):
@@ -487,8 +600,8 @@ class Bench:
         self.rig("up", "--hosts", str(final_hosts))
 
     def save(self):
-        data = {"machine": self.machine, "args": vars(self.args), "cmdline": self.cmdline, "runs": self.results,
-                "profiles": {str(k): v for k, v in self.profiles.items()}}
+        data = {"machine": dict(self.machine, ours_extra_vars=self.ours_vars), "args": vars(self.args), "cmdline": self.cmdline, "runs": self.results,
+                "profiles": {str(k): v for k, v in self.profiles.items()}, "anatomy": self.anatomy}
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
         return data
@@ -615,6 +728,27 @@ def machine_facts(playbook_bin):
             "openssh": first(["dpkg-query", "-W", "-f", "${Version}\n", "openssh-server"]),
             "commit": first(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
             "dirty": dirty_files()}
+
+
+def export_tree(ref, under):
+    """(commit, collections path) of `git archive <ref>` unpacked as ansible_collections/certfleet/tls under
+    `under`/tree-<commit>: what the benchmark measures with --ref, while others change the working tree."""
+    p = subprocess.run(["git", "-C", REPO, "rev-parse", "--verify", ref + "^{commit}"], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise BenchError("--ref %s: not a commit of %s: %s" % (ref, REPO, p.stderr.strip()))
+    commit = p.stdout.strip()
+    root = os.path.join(under, "tree-%s" % commit[:12])
+    dest = os.path.join(root, "ansible_collections", "certfleet", "tls")
+    if not os.path.exists(os.path.join(dest, "galaxy.yml")):
+        shutil.rmtree(root, ignore_errors=True)
+        os.makedirs(dest)
+        archive = subprocess.Popen(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-x", "-C", dest], stdin=archive.stdout)
+        archive.stdout.close()
+        if archive.wait() != 0 or tar.returncode != 0:
+            raise BenchError("git archive %s | tar -x -C %s failed" % (commit, dest))
+    log("measuring commit %s (git archive of %s) from %s" % (commit[:12], ref, root))
+    return commit, root
 
 
 def dirty_files():
