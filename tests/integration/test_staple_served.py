@@ -1,14 +1,17 @@
 """The staple nginx serves, read in the handshake by tls_verify (check_staple), on the rig.
 
-host1's nginx gets one conf.d file with four sites on 127.0.1.1:443, each a certificate of the rig OCSP CA
+host1's nginx gets one conf.d file with sites on 127.0.1.1:443, each a certificate of the rig OCSP CA
 (http://127.0.0.1:6960/ in AIA, answered by `openssl ocsp`): one stapling a good response, one stapling the
-revoked response of a revoked certificate, one without stapling, and one whose certificate names no responder.
-The staples are fetched and verified by the ocsp_stapling module, then served with `ssl_stapling_file` as the
-nginx role will do. OpenSSL's own client (`openssl s_client -status`) is the independent reader of the staple.
-The file is removed and nginx reloaded again whatever happens.
+revoked response of a revoked certificate, one without stapling, and one whose certificate names no responder;
+and host1.test itself, stapling a good response (conf.d comes before the rig's own host1.test server, so it
+wins), for the report playbook, which probes the inventory's names. The staples are fetched and verified by the
+ocsp_stapling module, then served with `ssl_stapling_file` as the nginx role will do. OpenSSL's own client
+(`openssl s_client -status`) is the independent reader of the staple. The file is removed and nginx reloaded
+again whatever happens.
 """
 
 import base64
+import json
 import os
 import subprocess
 
@@ -16,13 +19,14 @@ import pytest
 import yaml
 
 import rig as rigmod  # tests/rig/rig.py
-from rigtools import BASE
+from rigtools import BASE, run_playbook
 
 from ansible_collections.certfleet.tls.plugins.plugin_utils import report
 
 ADDRESS = "127.0.1.1"
 CONF = os.path.join(BASE, "hosts", "host1", "nginx", "conf.d", "certfleet-staple-test.conf")
-SITES = ("good", "revoked", "plain", "nourl")
+SITES = ("good", "revoked", "plain", "nourl", "report")
+NAMES = {"report": "host1.test"}
 
 
 def host1_commands():
@@ -59,19 +63,20 @@ def staple_sites(responder, module_runner, tmp_path):
     sites = {}
     blocks = []
     for site in SITES:
-        name = "staple-%s.host1.test" % site
+        name = NAMES.get(site, "staple-%s.host1.test" % site)
         leaf = rigmod.ocsp_issue([name], ocsp_url=(site != "nourl"), base=BASE)
         (tmp_path / ("%s.pem" % name)).write_text(leaf["fullchain_pem"])
         key = tmp_path / ("%s.key" % name)
         key.write_text(leaf["key_pem"])
         key.chmod(0o600)
         fetched, staple_file = None, None
-        if site in ("good", "revoked"):
+        if site in ("good", "revoked", "report"):
             if site == "revoked":
                 rigmod.ocsp_revoke(leaf["serial"], base=BASE)
             fetched = module_runner("ocsp_stapling", dict(cert_path=str(tmp_path / ("%s.pem" % name)),
                                                           fail_on_bad_status=False))
-            assert not fetched.get("failed") and fetched["status"] == site, fetched
+            assert not fetched.get("failed") and fetched["status"] == ("revoked" if site == "revoked" else "good"), \
+                fetched
             staple_file = tmp_path / ("%s.der" % name)
             staple_file.write_bytes(base64.b64decode(fetched["response"]))
         blocks.append(server_block(name, tmp_path, staple_file))
@@ -133,3 +138,20 @@ def test_tls_verify_reads_the_staple_nginx_serves(staple_sites, module_runner, r
     assert "OCSP Response Status: successful" in good_text and "Cert Status: good" in good_text, good_text
     assert "Cert Status: revoked" in openssl_status(staple_sites["revoked"][0], responder["ca_pem"])
     assert "OCSP response: no response sent" in openssl_status(staple_sites["plain"][0], responder["ca_pem"])
+
+
+def test_the_report_playbook_shows_the_served_staple(staple_sites, module_runner, responder, tmp_path):
+    name, leaf, fetched = staple_sites["report"]
+    waited = module_runner("tls_verify", dict(targets=[{"address": ADDRESS, "server_name": name,
+                                                        "expect_serial": leaf["serial"]}],
+                                              ca_bundle=responder["ca_pem"], wait=10, check_staple=False))
+    assert not waited.get("failed"), waited  # the reload took effect: host1.test is the rig OCSP CA's now
+    report_json = tmp_path / "report.json"
+    run = run_playbook("certfleet.tls.report", "-e", json.dumps({
+        "report_json_path": str(report_json), "certificate_verify_ca_bundle": responder["ca_pem"]}), limit="host1")
+    assert run.rc == 0, run
+    assert ("host1 host1.test serial=%s " % leaf["serial"]) in run.out and " tls=verified " in run.out, run.out
+    assert "ocsp=http://127.0.0.1:6960/ staple=good next_update=%s" % fetched["next_update"] in run.out, run.out
+    entry = json.loads(report_json.read_text())["certificates"][0]
+    assert entry["host"] == "host1" and entry["serial"] == leaf["serial"]
+    assert entry["ocsp_status"] == "good" and entry["ocsp_next_update"] == fetched["next_update"], entry
