@@ -13,7 +13,7 @@ version_added: 0.2.0
 description:
   - Runs on the control node. Makes a new private key and a self-signed certificate for O(domains) with
     C(cryptography), and returns both as PEM text. It writes no file and contacts nobody.
-  - The web roles (M(certfleet.tls.nginx) and M(certfleet.tls.apache) roles) install the pair as
+  - The web roles C(certfleet.tls.nginx) and C(certfleet.tls.apache) install the pair as
     C(<dir>/placeholder/fullchain.pem) and C(<dir>/placeholder/privkey.pem) (mode C(0600)) and point
     C(<dir>/live) at it, so that a new site's TLS config can be tested and loaded before its first
     certificate exists.
@@ -49,7 +49,7 @@ attributes:
 requirements:
   - cryptography on the control node
 notes:
-  - Always reports C(changed=false): it only computes. The tasks that install the pair report the change.
+  - Always reports C(changed=false), because it only computes; the tasks that install the pair report the change.
 """
 
 EXAMPLES = r"""

@@ -2,7 +2,7 @@
 
 The site playbook (playbooks/web_site.yml, the documented example) runs on host1 (nginx, two sites) and host3
 (Apache, an Owncloud-like site whose .htaccess answers 404 for dotted paths), with the sites of
-playbooks/web_inventory.yml. Everything is checked from the control node, like a browser or the CA would:
+playbooks/web_inventory/rig.yml. Everything is checked from the control node, like a browser or the CA would:
 plain HTTP on port 80, TLS handshakes with Python's ssl, the certificate chain against Pebble's root.
 """
 
@@ -26,9 +26,9 @@ from rigtools import BASE, run_playbook, served_certificate
 PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 SITE_PLAYBOOK = os.path.join(PLAYBOOKS, "web_site.yml")
 WEB_ONLY = os.path.join(PLAYBOOKS, "web_sites_only.yml")
-INVENTORIES = ["-i", os.path.join(BASE, "inventory.yml"), "-i", os.path.join(PLAYBOOKS, "web_inventory.yml")]
+INVENTORIES = ["-i", os.path.join(BASE, "inventory.yml"), "-i", os.path.join(PLAYBOOKS, "web_inventory", "rig.yml")]
 LIMIT = "host1,host3"
-# every name of the sites in web_inventory.yml, with its host's address
+# every name of the sites in web_inventory/rig.yml, with its host's address
 NAMES = {"www.host1.test": "127.0.1.1", "alias.host1.test": "127.0.1.1", "shop.host1.test": "127.0.1.1",
          "www.host2.test": "127.0.1.2", "www.host3.test": "127.0.1.3"}
 # Mozilla intermediate (guidelines 6.0) for an EC key under TLS 1.2; the rig's certificates have EC P-256 keys
@@ -323,7 +323,7 @@ def test_second_run_changes_nothing(sites):
 
 
 def _override(tmp_path, host1_requests, host3_requests):
-    """An inventory read after web_inventory.yml that replaces the sites of host1 and host3."""
+    """An inventory read after web_inventory/rig.yml that replaces the sites of host1 and host3."""
     path = tmp_path / "override.json"
     path.write_text(json.dumps({"all": {"hosts": {"host1": {"certificate_requests": host1_requests},
                                                   "host3": {"certificate_requests": host3_requests}}}}))
@@ -331,7 +331,7 @@ def _override(tmp_path, host1_requests, host3_requests):
 
 
 def _sites_as_configured():
-    inventory = __import__("yaml").safe_load(open(os.path.join(PLAYBOOKS, "web_inventory.yml")))
+    inventory = __import__("yaml").safe_load(open(os.path.join(PLAYBOOKS, "web_inventory", "rig.yml")))
     hosts = inventory["all"]["children"]["webservers"]["hosts"]
     rendered = {}
     for host in ("host1", "host3"):
