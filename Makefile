@@ -59,7 +59,7 @@ integration: deps link
 	cd $(LINK) && $(PY) -m pytest -q tests/integration
 
 molecule: deps link
-	cd $(CURDIR) && $(BIN)/molecule test --scenario-name certificate
+	cd $(CURDIR) && $(BIN)/molecule test --scenario-name certificate && $(BIN)/molecule test --scenario-name web
 
 lint: deps
 	$(BIN)/ansible-lint --profile production --offline
