@@ -693,7 +693,8 @@ class KeyStore:
                     marked.append({"pin": pin, "role": roles[pin], "published": format_time(at)})
             if marked:
                 record.change("published")
-                record.add_history(now, "published", pins=[item["pin"] for item in marked], at=format_time(at))
+                record.add_history(now, "published", pins=[item["pin"] for item in marked],
+                                   published_at=format_time(at))
             return marked
 
     def rotation_check(self, name, max_age=tls_pins.HPKP_DEFAULT_MAX_AGE, tlsa_ttl=DEFAULT_TLSA_TTL, now=None):
