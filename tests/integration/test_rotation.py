@@ -160,12 +160,12 @@ def test_planned_rotation_on_the_rig(fresh_rig, tmp_path):
     # What the operator publishes before the rotation: both pins in the header, both 3 1 1 records.
     before = key_store(name="host1.test", store_path=store, state="published", max_age=86400)
     assert before["changed"] is True, before
-    assert before["hpkp"]["header_value"] == 'pin-sha256="%s"; pin-sha256="%s"; max-age=86400' % (old_active,
-                                                                                                   old_backup)
+    expected_header = 'pin-sha256="%s"; pin-sha256="%s"; max-age=86400' % (old_active, old_backup)
+    assert before["hpkp"]["header_value"] == expected_header
     old_tlsa = {line.rsplit(" ", 1)[1] for line in before["tlsa_zone_lines"]}
     assert old_tlsa == {base64.b64decode(p).hex() for p in (old_active, old_backup)}
-    published = datetime.datetime.strptime(store_state(store, "host1.test")[1]["published"][old_backup],
-                                            "%Y-%m-%dT%H:%M:%SZ")
+    first_published = store_state(store, "host1.test")[1]["published"][old_backup]
+    published = datetime.datetime.strptime(first_published, "%Y-%m-%dT%H:%M:%SZ")
     safe_at = (published + datetime.timedelta(seconds=86400)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # Too early: refused before anything moves, with the date at which it becomes safe.
