@@ -6,7 +6,11 @@ playbooks/web_inventory/rig.yml. Everything is checked from the control node, li
 plain HTTP on port 80, TLS handshakes with Python's ssl, the certificate chain against Pebble's root.
 """
 
+import base64
 import contextlib
+import datetime
+import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -16,12 +20,13 @@ import threading
 import warnings
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import rig as rigmod
-from rigtools import BASE, run_playbook, served_certificate
+from rigtools import BASE, pebble_requests, run_playbook, served_certificate
 
 PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 SITE_PLAYBOOK = os.path.join(PLAYBOOKS, "web_site.yml")
@@ -62,10 +67,15 @@ def failures(run):
 
 
 def clean_hosts():
-    """No site directory, no file in conf.d (reset_hosts removes those and reloads): bare hosts."""
+    """No site directory and none of this module's files in conf.d, then reset_hosts (which also empties conf.d,
+    points live at the placeholder and reloads): bare hosts."""
     for host in ("host1", "host2", "host3"):
         shutil.rmtree(host_path(host, "sites"), ignore_errors=True)
         shutil.rmtree(host_path(host, "user-snippets"), ignore_errors=True)
+        directory = conf_dir(host)
+        for name in os.listdir(directory) if os.path.isdir(directory) else []:
+            if name.startswith(("certfleet-", "user-", "00-user-")):
+                os.unlink(os.path.join(directory, name))
     rigmod.reset_hosts(base=BASE)
 
 
@@ -87,7 +97,6 @@ def owncloud_document_root():
 
 def http_get(address, host, path, port=80):
     """(status, headers (lower-case names), body) of a plain HTTP GET with the given Host header."""
-    import http.client
     connection = http.client.HTTPConnection(address, port, timeout=5)
     try:
         connection.request("GET", path, headers={"Host": host})
@@ -146,7 +155,6 @@ def permissive_server(tmp_path):
     """A local TLS server that accepts TLS 1.1 and every cipher: the control that shows our client offers them."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "control.test")])
-    import datetime
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
@@ -206,7 +214,7 @@ def sites(rig):
     first = web_run(SITE_PLAYBOOK)
     mark = rigmod.pebble_log_mark(base=BASE)["offset"]
     second = web_run(SITE_PLAYBOOK)
-    second_ca_requests = __import__("rigtools").pebble_requests(rigmod.pebble_log_since(mark, base=BASE))
+    second_ca_requests = pebble_requests(rigmod.pebble_log_since(mark, base=BASE))
     yield {"check": check, "after_check": after_check, "first": first, "second": second,
            "second_ca_requests": second_ca_requests, "root": rig["pebble_root"]}
     clean_hosts()
@@ -331,7 +339,8 @@ def _override(tmp_path, host1_requests, host3_requests):
 
 
 def _sites_as_configured():
-    inventory = __import__("yaml").safe_load(open(os.path.join(PLAYBOOKS, "web_inventory", "rig.yml")))
+    with open(os.path.join(PLAYBOOKS, "web_inventory", "rig.yml")) as handle:
+        inventory = yaml.safe_load(handle)
     hosts = inventory["all"]["children"]["webservers"]["hosts"]
     rendered = {}
     for host in ("host1", "host3"):
@@ -409,8 +418,6 @@ def test_apache_hsts_needs_mod_headers_and_http2_follows_mod_http2(sites, tmp_pa
 def test_hpkp_header_pins_the_served_key(sites, tmp_path):
     configured = _sites_as_configured()
     backup_key = ec.generate_private_key(ec.SECP256R1()).public_key()
-    import base64
-    import hashlib
     spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     backup_pin = base64.b64encode(hashlib.sha256(backup_key.public_bytes(*spki)).digest()).decode()
     host1 = [dict(s, hpkp={"backup": [backup_pin], "max_age": 600}) if s["name"] == "host1-shop" else s
