@@ -26,7 +26,9 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision as decisions
 from ansible_collections.certfleet.tls.plugins.module_utils._acme import renewal
 from ansible_collections.certfleet.tls.plugins.module_utils._acme.directory import resolve_directory
+from ansible_collections.certfleet.tls.plugins.module_utils import keystore
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as tls_keys
+from ansible_collections.certfleet.tls.plugins.module_utils._tls import pins as tls_pins
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
 from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import verify_target
 from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_PREPARE_SPEC
@@ -81,6 +83,10 @@ def check_requests(args):
         if request["webroot"] and not os.path.isabs(request["webroot"]):
             raise InputError("%s: webroot %r is not an absolute path" % (label, request["webroot"]))
         request["key_type"] = request.get("key_type") or args["key_type"]
+        request["key_policy"] = request.get("key_policy") or args["key_policy"]
+        if request["key_policy"] not in keystore.POLICIES:
+            raise InputError("%s: key_policy %r is not one of %s" % (label, request["key_policy"],
+                                                                     ", ".join(keystore.POLICIES)))
     return requests, directory_url
 
 
@@ -133,7 +139,7 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname")
         plans = [dict(name=r["name"], domains=r["domains"], certificate_dir=r["dir"], webroot=r["webroot"],
                       key_type=r["key_type"], profile=r.get("profile"), challenge=r["challenge"],
-                      challenge_type=r["challenge"], address=address,
+                      challenge_type=r["challenge"], key_policy=r["key_policy"], address=address,
                       verify_target=verify_target(host, r["name"], address, r["domains"], args["verify_port"]))
                  for r in requests]
         result.update(changed=False, address=address, certificates=plans)
@@ -164,6 +170,12 @@ class ActionModule(ActionBase):
                 plan.update(failed=True, msg=args["incomplete_backends"][plan["name"]])
                 plan.pop("_state", None)
         result["unmanaged"] = held.get("unmanaged", [])
+        for plan in plans:
+            if plan["key_policy"] in keystore.STORE_POLICIES and not plan.get("failed"):
+                try:
+                    self._store_keys(plan, args, create=plan["due"])
+                except CertfleetError as error:
+                    raise AnsibleActionFail(error.msg)
         stale = [dict(certificate_dir=p["certificate_dir"], csr=p.pop("_staged_csr")) for p in plans
                  if p.get("_discard")]
         if stale and not self._task.check_mode:
@@ -245,12 +257,27 @@ class ActionModule(ActionBase):
         for plan in due:
             state = plan.pop("_state")
             shared = None
-            if _backend_count(args["backends"], plan["name"]) > 1:
+            if plan.get("_keyset") is not None:
+                # The operator's key store (policy reuse or pinned): order with its active key, made once and
+                # shared by every backend through the store's own lock.
+                keyset = plan.pop("_keyset")
+                if keyset.active_pem is None:  # check mode on an empty store: the key would be made now
+                    plan.update(key_choice="store", key_reason="the store's active key (made at the first run)")
+                    stage.append(dict(certificate_dir=plan["certificate_dir"]))
+                    continue
+                csr = keyset.active_csr_pem or tls_keys.make_csr(
+                    tls_keys.load_private_key(keyset.active_pem, what="active key of %s" % plan["name"]),
+                    plan["domains"]).decode()
+                shared = (keyset.active_pem, csr)
+            elif _backend_count(args["backends"], plan["name"]) > 1:
                 shared = self._shared_key(plan["name"], plan["domains"], plan["key_type"])
             choice = decisions.choose_key(plan["domains"], state["staged_names"], state["staged_spki"],
                                           state["live_spki"],
                                           shared_spki=_spki_of_csr(shared[1], "shared CSR")[0] if shared else None)
             plan.update(key_choice=plan.get("key_choice") or choice.code, key_reason=choice.reason)
+            if plan["key_policy"] in keystore.STORE_POLICIES:
+                plan.update(key_choice="store_" + ("staged" if choice.reuse_staged else "active"),
+                            key_reason="the key store's active key (policy %s)" % plan["key_policy"])
             item = dict(certificate_dir=plan["certificate_dir"])
             if choice.reuse_staged:
                 plan["csr"] = state["staged_csr"]
@@ -265,6 +292,34 @@ class ActionModule(ActionBase):
                 plan["replaces"] = plan["ari"]["cert_id"]  # RFC 9773 §5: this order replaces that certificate
             stage.append(item)
         return stage
+
+    def _store_keys(self, plan, args, create):
+        """The certificate's keys in the operator's store: pins and TLSA data always, the active key when due."""
+        contents = args["key_contents"].get(plan["name"])
+        if contents:
+            store = keystore.KeyStore.from_content(plan["name"], contents.get("active"), contents.get("backup"),
+                                                   contents.get("backup_published"), policy=plan["key_policy"])
+        else:
+            store = keystore.KeyStore(args["key_store"] or keystore.DEFAULT_STORE_PATH)
+        with store:
+            if create:
+                keyset = store.ensure(plan["name"], plan["key_type"], plan["key_policy"], explicit_key_type=False,
+                                      dry_run=self._task.check_mode)
+                plan["_keyset"] = keyset
+            else:
+                keyset = store.describe(plan["name"])
+        if keyset is None:
+            return
+        made = [change[len("created_"):] for change in keyset.changes if change in ("created_active", "created_backup")]
+        if contents and made:
+            # Content mode (AWX without a persistent volume): nothing made here would survive the job.
+            raise InputError("certificate %s: certificate_key_contents[%r] has no %s key; make it with "
+                             "certfleet.tls.key_store (content mode), store it in your vault or credential as "
+                             "certificate_key_contents[%r].%s, then run again"
+                             % (plan["name"], plan["name"], " and no ".join(made), plan["name"], made[0]))
+        pins = {"active": keyset.active_pin, "backup": keyset.backup_pin}
+        plan.update(pins=pins, tlsa=tls_pins.tlsa_from_pins(pins, plan["domains"]),
+                    key_store_path=None if contents else keyset.path, key_store_warnings=keyset.warnings)
 
     @staticmethod
     def _new_key(domains, key_type):

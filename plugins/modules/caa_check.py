@@ -122,7 +122,9 @@ identities:
   type: list
   elements: str
 identities_source:
-  description: Where RV(identities) come from, V(directory) (C(meta.caaIdentities)) or V(option) (O(caa_identities)).
+  description:
+    - Where RV(identities) come from, V(directory) (C(meta.caaIdentities)), V(option) (O(caa_identities)), or V(none)
+      (neither - only names without a restricting CAA record are allowed).
   returned: always
   type: str
 ca:
@@ -200,9 +202,12 @@ def identities_for(call):
                              % (p["caa_identities"], url, listed))
         return listed, "directory", url
     if not p["caa_identities"]:
+        # Without identities a name with no CAA record is still allowed (RFC 8659 section 4: no record, no
+        # restriction); only a restricting record cannot be matched, and that name is reported as forbidden.
         where = "the directory of %s lists no meta.caaIdentities" % url if url else "no acme_directory is given"
-        raise _glue.InputError("%s: set caa_identities to the CA's issuer domain names (for Let's Encrypt: "
-                               "letsencrypt.org)" % where)
+        call.module.warn("%s and caa_identities is not set: a CAA record that restricts issuance cannot be matched "
+                         "to this CA (for Let's Encrypt: letsencrypt.org)" % where)
+        return [], "none", url
     return list(p["caa_identities"]), "option", url
 
 

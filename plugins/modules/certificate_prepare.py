@@ -105,6 +105,27 @@ options:
         key and one certificate; the challenge files go to every one of them before the CA validates.
     type: raw
     default: 1
+  key_policy:
+    description:
+      - Default key policy of the requests (a request's C(key_policy) wins). V(rotate_each_issue) - a new key for
+        every certificate. V(reuse) - the key store's active key, kept across renewals (a DANE 3 1 1 record stays
+        valid). V(pinned) - an active and a backup key in the store; the backup never leaves the control node,
+        only its pin is published; keys change only by C(certfleet.tls.rotate).
+    type: str
+    choices: [rotate_each_issue, reuse, pinned]
+    default: rotate_each_issue
+  key_store:
+    description:
+      - Key store directory on the control node for V(reuse) and V(pinned) (mode 0700, files 0600; see
+        C(certfleet.tls.key_store)). Default C(~/.local/share/certfleet/keys). In AWX, a persistent volume - or
+        O(key_contents).
+    type: path
+  key_contents:
+    description:
+      - Content mode (AWX without a persistent volume) - certificate name to C(active), C(backup) (PEM keys from a
+        vault or credential) and C(backup_published) (when the backup's pin was first published). Never logged.
+    type: dict
+    default: {}
   incomplete_backends:
     description:
       - Certificate name to message, for certificates whose backend group is not wholly in this run (the role
@@ -219,7 +240,9 @@ key_reused:
   returned: when due
   type: bool
 key_choice:
-  description: Which key - V(new), V(staged_current), V(staged_stale), V(staged_other_names) or V(shared).
+  description:
+    - Which key - V(new), V(staged_current), V(staged_stale), V(staged_other_names), V(shared), or for the key store
+      V(store_active) / V(store_staged).
   returned: always
   type: str
 key_reason:
@@ -246,6 +269,15 @@ remaining_seconds:
   description: Seconds until the deployed certificate expires (0 when none).
   returned: always
   type: int
+pins:
+  description: pin-sha256 of the store's active and backup keys (policies reuse and pinned).
+  returned: when the key store holds keys for the certificate
+  type: dict
+tlsa:
+  description: TLSA 3 1 1 data of the active and backup keys per name (C(_443._tcp.<name>)), as structured records.
+  returned: when the key store holds keys for the certificate
+  type: list
+  elements: dict
 ari:
   description: The CA's renewal window for the deployed certificate (cert_id, window_start, window_end).
   returned: when O(ari=true) and the CA offers ARI

@@ -28,6 +28,9 @@ def certificate_result(plan, issued=None, deployed=None, verified=None, failure=
         "msg": failure or None,
         "managed": True,
     }
+    for key in ("pins", "tlsa", "key_policy"):
+        if plan.get(key) is not None:
+            entry[key] = plan[key]
     target = plan.get("verify_target") or {}
     for result in verified or []:
         if result.get("name") == target.get("name") and result.get("certificate", plan.get("name")) == plan.get("name"):

@@ -413,3 +413,21 @@ def tlsa_zone_lines(records, ttl=None):
     ttl_field = "%d " % ttl if ttl is not None else ""
     return ["%s %sIN TLSA %d %d %d %s" % (record["name"], ttl_field, record["usage"], record["selector"],
                                           record["matching_type"], record["data"]) for record in records]
+
+
+def tlsa_from_pins(pins_by_role, names, ports=(443,), proto="tcp"):
+    """TLSA ``3 1 1`` records from pin-sha256 values (the same SHA-256 of the SPKI, base64 instead of hex), for a
+    key known only by its pin (a backup key that stays in the store). Wildcard names get no record."""
+    records = []
+    for role in ("active", "backup"):
+        pin = pins_by_role.get(role)
+        if not pin:
+            continue
+        data = base64.b64decode(pin).hex()
+        for name in names:
+            if name.startswith("*."):
+                continue
+            for port in ports:
+                records.append({"name": _tlsa_owner(name, port, proto), "usage": 3, "selector": 1,
+                                "matching_type": 1, "data": data, "role": role})
+    return records

@@ -39,6 +39,12 @@ def write_inventory(paths, n, kinds):
         "    certificate_acme_terms_agreed: true",
         "    certificate_account_email: ops@example.org",
         "    certificate_resolve: %s" % _y(resolve),
+        # The rig's names live in its BIND: CAA lookups and dns-01 propagation checks ask it, not the system's.
+        "    certificate_dns_resolver: \"{{ rig_dns_server }}\"",
+        "    certificate_dns_resolver_port: \"{{ rig_dns_port }}\"",
+        # Pebble's directory lists no caaIdentities; its certificates say Pebble, and tests put CAA records
+        # naming this identity (allowed) or another one (forbidden).
+        "    certificate_caa_identities: [pebble.letsencrypt.org]",
     ]
     # the rig's BIND: rig_dns_server, _port, _zone, _tsig_key_name, _tsig_key_file, _delegated_zone, ...
     lines += ["    rig_dns_%s: %s" % (k, _y(v)) for k, v in dns_info(paths).items() if k != "log"]
