@@ -17,8 +17,9 @@ description:
     C(port), C(verified), C(chain_verified), C(error), C(serial), C(issuer), C(domains), C(not_before),
     C(not_after), C(days_left), C(next_renewal) and C(next_renewal_rule) (when the lifetime rule of the host's
     C(certificate_renew_at_fraction) or C(certificate_renew_before_days) makes the served certificate due; ARI can
-    only bring it forward), C(profile), C(sct_count), C(ocsp_responders), C(ocsp_status)
-    (V(no_responder) or V(not_checked)), C(spki_sha256), C(tlsa_3_1_1), C(deployed_serial), C(deployed_source),
+    only bring it forward), C(profile), C(sct_count), C(ocsp_responders), C(ocsp_status) (the served staple -
+    V(good), V(revoked), V(unknown), or V(not_stapled), V(stale), V(invalid), V(not_checked), V(no_responder)),
+    C(ocsp_next_update), C(ocsp_revocation_reason), C(ocsp_error), C(spki_sha256), C(tlsa_3_1_1), C(deployed_serial), C(deployed_source),
     C(deployed_error) and C(serial_matches_deployed).
   - The deployed serial is what the host holds on disk, when the run knows it - from the report playbook's read of
     C(live/fullchain.pem) (variable C(certfleet_report_deployed)), else from the certificate role's
