@@ -183,13 +183,15 @@ options:
         state between runs, so the operator records this date beside the key.
     type: str
   active_key_variable:
-    description: With O(key_source=content), the name of the variable holding the active key, for the instructions.
+    description:
+      - With O(key_source=content), the name of the variable holding the active key, for the instructions.
+      - Default is the certificate role's C(certificate_key_contents['<name>'].active).
     type: str
-    default: certificate_key_active_content
   backup_key_variable:
-    description: With O(key_source=content), the name of the variable holding the backup key, for the instructions.
+    description:
+      - With O(key_source=content), the name of the variable holding the backup key, for the instructions.
+      - Default is the certificate role's C(certificate_key_contents['<name>'].backup).
     type: str
-    default: certificate_key_backup_content
   new_keys_dir:
     description:
       - With O(key_source=content), the directory where keys that this call makes are written
@@ -268,9 +270,9 @@ EXAMPLES = r"""
   certfleet.tls.key_store:
     name: www.example.org
     key_source: content
-    active_key_content: "{{ certificate_key_active_content }}"
-    backup_key_content: "{{ certificate_key_backup_content }}"
-    backup_published: "{{ certificate_key_backup_published }}"
+    active_key_content: "{{ certificate_key_contents['www.example.org'].active }}"
+    backup_key_content: "{{ certificate_key_contents['www.example.org'].backup }}"
+    backup_published: "{{ certificate_key_contents['www.example.org'].backup_published }}"
     new_keys_dir: /runner/artifacts/new-keys
     state: rotated
   delegate_to: localhost
@@ -566,7 +568,9 @@ def classify(store, name, items, content_mode):
 
 def content_output(module, store, params, result):
     """Content mode: which variable gets which key, and new keys only where nobody can see them."""
-    variables = {"active": params["active_key_variable"], "backup": params["backup_key_variable"]}
+    role_variable = "certificate_key_contents['%s'].%%s" % params["name"]  # the certificate role's content mode
+    variables = {"active": params["active_key_variable"] or role_variable % "active",
+                 "backup": params["backup_key_variable"] or role_variable % "backup"}
     result["update_variables"] = []
     if module.check_mode:
         # Nothing was made: name the variables this call would change, without pins of keys that do not exist.
@@ -610,7 +614,8 @@ def content_output(module, store, params, result):
         result["update_variables"].append(entry)
         module.warn("content mode: store in %s the %s key with pin %s (%s)%s" % (
             variable, update["role"], update["pin"], where,
-            "; then set backup_published when its pin is live" if update["role"] == "backup" else ""))
+            "; then set %s when its pin is live" % (role_variable % "backup_published") if update["role"] == "backup"
+            else ""))
     if new_keys:
         result["new_keys"] = new_keys
 
@@ -753,8 +758,8 @@ def main():
             active_key_content=dict(type="str", no_log=True),
             backup_key_content=dict(type="str", no_log=True),
             backup_published=dict(type="str"),
-            active_key_variable=dict(type="str", default="certificate_key_active_content", no_log=False),
-            backup_key_variable=dict(type="str", default="certificate_key_backup_content", no_log=False),
+            active_key_variable=dict(type="str", no_log=False),
+            backup_key_variable=dict(type="str", no_log=False),
             new_keys_dir=dict(type="path"),
             lock_timeout=dict(type="float", default=60),
         ),

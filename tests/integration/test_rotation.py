@@ -233,3 +233,13 @@ def test_emergency_without_reason_changes_nothing(rig, tmp_path):
     run = playbook("rotate", "host1", store, emergency=True, certificate_key_policy="pinned")
     assert run.rc != 0 and "emergency=true needs a reason" in run.out, run
     assert store_state(store, "host1.test")[1] == before
+
+
+def test_content_mode_certificates_are_refused_by_name(rig, tmp_path):
+    """Keys from certificate_key_contents cannot be written back by a playbook: the run says what to do instead."""
+    store = str(tmp_path / "keys")
+    run = playbook("rotate", "host1", store, emergency=True, reason="leak", certificate_key_policy="pinned",
+                   certificate_key_contents={"host1.test": {"backup_published": "2026-01-01T00:00:00Z"}})
+    assert run.rc != 0 and "['host1.test'] take their keys from certificate_key_contents" in run.out, run
+    assert "key_source=content" in run.out
+    assert not os.path.exists(store)

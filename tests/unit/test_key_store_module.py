@@ -202,7 +202,7 @@ def test_content_mode_names_the_variables_and_never_prints_a_key(tmp_path):
     assert result["changed"] is True and result["store"] == "content", result
     moved, made = result["update_variables"]
     # the old backup becomes active: copy one variable into the other, no key leaves the module
-    assert moved == {"variable": "certificate_key_active_content", "role": "active", "from_variable":
+    assert moved == {"variable": "certificate_key_contents['www.example.org'].active", "role": "active", "from_variable":
                      "vault_www_backup_key", "pin": pins.spki_pin(keys.load_private_key(backup_pem)), "file": None}
     assert (made["variable"], made["role"], made["from_variable"]) == ("vault_www_backup_key", "backup", None)
     assert made["pin"] == result["rotated"]["new_backup_pin"]
@@ -213,7 +213,8 @@ def test_content_mode_names_the_variables_and_never_prints_a_key(tmp_path):
     assert pins.spki_pin(keys.load_private_key(new_backup_pem)) == made["pin"]
     warnings = json.dumps(result["warnings"])
     assert "store in vault_www_backup_key the backup key with pin %s" % made["pin"] in warnings
-    assert "store in certificate_key_active_content the active key" in warnings
+    assert "store in certificate_key_contents['www.example.org'].active the active key" in warnings
+    assert "then set certificate_key_contents['www.example.org'].backup_published when its pin is live" in warnings
     assert "new_keys" not in result
     assert_no_key(output, extra_pems=[active_pem, backup_pem, new_backup_pem])
     # a no_log task receives the new key in new_keys (Ansible hides the whole result of such a task)
@@ -224,7 +225,7 @@ def test_content_mode_names_the_variables_and_never_prints_a_key(tmp_path):
     # check mode names the variables, and the pin of the moved key only
     checked, output = run(args, check_mode=True)
     assert [(u["variable"], u["pin"] is not None) for u in checked["update_variables"]] == [
-        ("certificate_key_active_content", True), ("vault_www_backup_key", False)]
+        ("certificate_key_contents['www.example.org'].active", True), ("vault_www_backup_key", False)]
     assert_no_key(output, extra_pems=[active_pem, backup_pem])
     # content options with a store are refused, by name
     mixed, output = run(dict(name=NAME, store_path=str(tmp_path / "s"), active_key_content=active_pem))
