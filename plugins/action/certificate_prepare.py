@@ -174,6 +174,7 @@ class ActionModule(ActionBase):
             if plan["key_policy"] in keystore.STORE_POLICIES and not plan.get("failed"):
                 try:
                     self._store_keys(plan, args, create=plan["due"])
+                    self._due_for_store_key(plan, args)
                 except CertfleetError as error:
                     raise AnsibleActionFail(error.msg)
         stale = [dict(certificate_dir=p["certificate_dir"], csr=p.pop("_staged_csr")) for p in plans
@@ -186,6 +187,7 @@ class ActionModule(ActionBase):
         for plan in plans:
             plan.pop("_staged_csr", None)
             plan.pop("_discard", None)
+            plan.pop("_state_kept", None)
         if not due:
             return
         stage = self._choose_keys(due, args)
@@ -249,7 +251,7 @@ class ActionModule(ActionBase):
             plan.update(key_choice=decisions.KEY_STAGED_STALE,
                         key_reason="the staged key was already live: discarded")
         if not decision.due:
-            plan.pop("_state")
+            plan["_state_kept"] = plan.pop("_state")
 
     def _choose_keys(self, due, args):
         """3. Choose each due certificate's key; returns the stage items (key and CSR where a new key is made)."""
@@ -292,6 +294,19 @@ class ActionModule(ActionBase):
                 plan["replaces"] = plan["ari"]["cert_id"]  # RFC 9773 §5: this order replaces that certificate
             stage.append(item)
         return stage
+
+    def _due_for_store_key(self, plan, args):
+        """Valid, but not with the store's active key (a rotation, a new key policy): due, with the store's key."""
+        if plan["due"] or not plan.get("current"):
+            return
+        decision = decisions.Decision(False, plan["code"], plan["reason"], plan["remaining_seconds"], None)
+        changed = decisions.key_changed(decision, plan["current"]["spki_sha256"], (plan.get("pins") or {}).get("active"))
+        if changed.due:
+            plan.update(due=True, code=changed.code, reason=changed.reason)
+            self._store_keys(plan, args, create=True)
+            state = plan.get("_state_kept")
+            if state is not None:
+                plan["_state"] = state
 
     def _store_keys(self, plan, args, create):
         """The certificate's keys in the operator's store: pins and TLSA data always, the active key when due."""

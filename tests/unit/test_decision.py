@@ -155,3 +155,14 @@ def test_decide_over_tls_sends_only_due_or_unprobed_hosts_to_ssh():
     assert hosts["web1"]["certificates"][0]["code"] == d.VALID and not hosts["web1"]["certificates"][0]["due"]
     assert hosts["web2"]["certificates"][0]["code"] == d.LIFETIME_FRACTION
     assert "refused" in hosts["web3"]["reason"] and "no dir" in hosts["web4"]["reason"]
+
+
+def test_a_valid_certificate_is_due_when_the_store_key_is_not_the_deployed_one():
+    valid = d.decide(leaf(1, 90), WWW, now=NOW)
+    assert d.key_changed(valid, "pinA", "pinA") == valid
+    moved = d.key_changed(valid, "pinA", "pinB")
+    assert moved.due and moved.code == d.KEY_CHANGED and "pinB" in moved.reason
+    adopt = d.key_changed(valid, "pinA", None)
+    assert adopt.due and adopt.code == d.KEY_CHANGED and "holds no key" in adopt.reason
+    due = d.decide(None, WWW, now=NOW)
+    assert d.key_changed(due, None, "pinB") == due

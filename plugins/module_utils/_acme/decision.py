@@ -38,9 +38,10 @@ LIFETIME_DAYS = "lifetime_days"
 LIFETIME_FRACTION = "lifetime_fraction"
 ARI_WINDOW = "ari_window"
 FORCED = "forced"
+KEY_CHANGED = "key_changed"  # the deployed key is not the key store's active key (a rotation, a new key policy)
 VALID = "valid"
 DUE_CODES = (MISSING, INTERRUPTED_DEPLOY, NAMES_CHANGED, SELF_SIGNED, EXPIRED, LIFETIME_DAYS, LIFETIME_FRACTION,
-             ARI_WINDOW, FORCED)
+             ARI_WINDOW, FORCED, KEY_CHANGED)
 
 Decision = collections.namedtuple("Decision", "due code reason remaining_seconds renew_at")
 Decision.__doc__ = """Whether a certificate is due (``due``), why as a code from DUE_CODES or VALID (``code``) and in
@@ -133,6 +134,18 @@ def _decide(cert, domains, now, renew_at_fraction, renew_before_days, ari, inter
                             remaining, renew_at)
         return Decision(False, VALID, "%s; %s" % (reason, ari_reason), remaining, renew_at)
     return Decision(False, VALID, reason, remaining, renew_at)
+
+
+def key_changed(decision, deployed_pin, active_pin):
+    """A certificate that is otherwise valid is due when the key store's active key is not the deployed one: after a
+    rotation, or when a fleet moves to the reuse or pinned policy. ``active_pin`` None: the store has no key yet."""
+    if decision.due or deployed_pin is None or deployed_pin == active_pin:
+        return decision
+    if active_pin is None:
+        reason = "the key store holds no key for it yet (policy reuse or pinned): issuing with the store's key"
+    else:
+        reason = "the deployed key (pin %s) is not the key store's active key (pin %s)" % (deployed_pin, active_pin)
+    return decision._replace(due=True, code=KEY_CHANGED, reason=reason)
 
 
 def choose_key(domains, staged_domains=None, staged_spki=None, live_spki=None, shared_spki=None):
