@@ -74,6 +74,10 @@ def check_requests(args):
         label = "certificate %s" % request["name"]
         if request["challenge"] not in ("http-01", "dns-01"):
             raise InputError("%s: challenge %r is not supported (http-01 or dns-01)" % (label, request["challenge"]))
+        if request["challenge"] == "dns-01" and not args["dns_configured"]:
+            raise InputError("%s: challenge dns-01 needs certificate_dns_server and a TSIG key "
+                             "(certificate_dns_tsig_key_file, or certificate_dns_tsig_key_name + "
+                             "certificate_dns_tsig_key_secret)" % label)
         if not os.path.isabs(request["dir"]):
             raise InputError("%s: certificate_dir %r is not an absolute path (a relative one would land in the SSH "
                              "user's home)" % (label, request["dir"]))

@@ -44,6 +44,7 @@ CERTIFICATE_PREPARE_SPEC = dict(
     key_policy=dict(type="str", default="rotate_each_issue", choices=["rotate_each_issue", "reuse", "pinned"]),
     key_store=dict(type="path"),
     key_contents=dict(type="dict", default={}, no_log=True),
+    dns_configured=dict(type="bool", default=True),
     ari=dict(type="bool", default=False),
     acme_directory=dict(type="str", default="letsencrypt_staging"),
     acme_ca_bundle=dict(type="path"),

@@ -126,6 +126,12 @@ options:
         vault or credential) and C(backup_published) (when the backup's pin was first published). Never logged.
     type: dict
     default: {}
+  dns_configured:
+    description:
+      - Whether the DNS server and TSIG key for dns-01 are set (the role passes it); a dns-01 request without them
+        fails in every run, before anything is staged or ordered.
+    type: bool
+    default: true
   incomplete_backends:
     description:
       - Certificate name to message, for certificates whose backend group is not wholly in this run (the role

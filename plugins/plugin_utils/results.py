@@ -146,7 +146,7 @@ def deploy_items(issued, orders, host_plan):
             continue
         items.append({"certificate_dir": plan["certificate_dir"], "cert": entry["cert"], "chain": entry.get("chain", ""),
                       "webroot": plan.get("webroot"), "challenge_tokens": cleanup_tokens(orders, plan),
-                      "verify_server_name": plan["domains"][0]})
+                      "verify_server_name": (plan.get("verify_target") or {}).get("server_name") or plan["domains"][0]})
     return items
 
 
@@ -336,12 +336,23 @@ def preflight_exclusions(plans, caa=None, dns_probe=None):
     their names (RFC 8659), or the dns-01 preflight (a TSIG update and an answer for the name) failed."""
     excluded = {}
     refused = {}
-    for result in (caa or {}).get("results") or []:
-        if result.get("allowed") is False:
-            refused[result.get("domain")] = result.get("reason") or "CAA forbids this CA"
+
+    def collect(result):
+        # caa_check's own result (entries per domain), or a loop of them (one per challenge type: RFC 8657 lets a
+        # CAA record allow a CA for some validation methods only).
+        for entry in (result or {}).get("results") or []:
+            if "domain" in entry:
+                if entry.get("allowed") is False:
+                    refused[(entry.get("domain"), result.get("challenge_type"))] = entry.get("reason") or \
+                        "CAA forbids this CA"
+            else:
+                collect(dict(entry, challenge_type=(entry.get("item") or {}).get("challenge")
+                             if isinstance(entry.get("item"), dict) else entry.get("item")))
+    collect(caa)
     dns_failed = bool(dns_probe) and bool(dns_probe.get("failed"))
     for plan in plans or []:
-        bad = [refused[domain] for domain in plan.get("domains") or [] if domain in refused]
+        bad = [reason for (domain, ctype), reason in refused.items()
+               if domain in (plan.get("domains") or []) and ctype in (None, plan.get("challenge"))]
         if bad:
             excluded[plan["name"]] = "certificate %s: CAA check before any order: %s" % (plan["name"], "; ".join(bad))
         elif dns_failed and plan.get("challenge") == "dns-01":

@@ -19,7 +19,16 @@ def certificate_name(domains, name=None):
     return name or ",".join(domains)
 
 
+def server_name(domains):
+    """The SNI to probe a certificate with: its first name that is not a wildcard (RFC 6066 wants a host name);
+    for a certificate of wildcards only, a name the first wildcard covers."""
+    for domain in domains:
+        if not domain.startswith("*."):
+            return domain
+    return "certfleet-check." + domains[0][2:]
+
+
 def verify_target(host, certificate, address, domains, port=443):
-    """What tls_verify connects to for one certificate of one host: SNI is the first domain."""
-    return {"name": host, "certificate": certificate, "address": address, "server_name": domains[0],
+    """What tls_verify connects to for one certificate of one host (SNI: see server_name)."""
+    return {"name": host, "certificate": certificate, "address": address, "server_name": server_name(domains),
             "port": int(port)}
