@@ -84,8 +84,10 @@ $(VENV)/.bench-deps: $(VENV)/.deps bench/requirements.txt
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
+# N=20 and N=100, 3 runs each, the peer at N=20 (about an hour on 2 cores); e.g. BENCH_ARGS="--repeat 1 --ref HEAD"
+BENCH_ARGS ?=
 bench: deps link $(VENV)/.bench-deps   # bench/run.py takes the rig lock, starts the rig itself and leaves it up with 3 hosts
-	$(PY) bench/run.py --base $(BASE)
+	$(PY) bench/run.py --base $(BASE) $(BENCH_ARGS)
 
 clean: rig-down
 	rm -rf $(BASE)

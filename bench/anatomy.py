@@ -133,6 +133,8 @@ def payloads(bench, k, playbooks):
     for label, argv, prepare in playbooks:
         if prepare:
             prepare()
+        if callable(argv):  # an issuance: with a new account, registered now (see runner.Bench.fresh_account)
+            argv = argv()
         before = set(os.listdir(pdir))
         cmd = [bench.playbook_bin] + argv + ["-i", os.path.join(bench.rig_base, "inventory.yml"), "-i", inv,
                                             "--limit", "host1"]
@@ -163,7 +165,7 @@ def anatomy(bench, tree_cpu, ours_issue, ping_playbook, k=10):
     result["ssh"] = ssh_costs(bench, tree_cpu, k)
     result["payloads"] = payloads(bench, max(3, k // 2), [
         ("ping floor", bench.playbook(ping_playbook)[1:], None),
-        ("ours, all due", bench.playbook(ours_issue)[1:], bench.reset_hosts),
+        ("ours, all due", lambda: bench.playbook(ours_issue, fresh_account=True)[1:], bench.reset_hosts),
         ("ours, nothing due", bench.playbook(ours_issue)[1:], None),
     ])
     return result

@@ -378,6 +378,8 @@ def render(data, args, cmdline):
               v.get("ansible-core"), v.get("ansible"), m["community.crypto"], v.get("acme"), v.get("cryptography"),
               m["pebble"], m["openssh"]),
            "",
+           ("Measured tree: the collection under `%s` (`--collections`: an experiment, not a commit)."
+            % m["collections"]) if m.get("collections") else
            ("Measured tree: commit `%s` as committed (`--ref %s`: git archive, not the working tree)."
             % (m["commit"], m["ref"])) if m.get("ref") else
            "Working tree: %s." % ("clean in plugins/, roles/, playbooks/, meta/" if not m.get("dirty") else
@@ -429,7 +431,8 @@ def render(data, args, cmdline):
         out += ["### Anatomy of one SSH task (host1, median of %d)" % data["anatomy"]["k"], "",
                 anatomy_table(data["anatomy"]), ""]
     n = max(ns)
-    for sc, what in (("ours-issue", "ours"), ("peer-issue", "the peer")):
+    for sc, what in (("ours-issue", "ours"), ("ours-noop", "ours"), ("ours-noop-tls", "ours"),
+                     ("peer-issue", "the peer")):
         if s.get((n, sc)) and s[(n, sc)].get("trace"):
             out += [trace_table(s[(n, sc)], "Where %s spends its time: `%s`, N=%d, the measured run with the median "
                                             "ACME request count (wall %.2f s), from the bench_trace callback. With the "

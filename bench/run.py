@@ -3,6 +3,7 @@
 
     bench/run.py [--base /tmp/certfleet] [--hosts 20,100] [--repeat 3] [--peer-repeat R] [--peer-max-hosts 20]
                  [--quick] [--no-peer] [--no-profile] [--scenarios S,...] [--variants V,...] [--ref COMMIT]
+                 [--collections PATH]
                  [--doc docs/benchmarks.md | --no-doc] [--render RESULTS_JSON[,RESULTS_JSON...]]
 
 For each N it brings the rig up with N hosts, then measures, --repeat times in turn:
@@ -93,6 +94,8 @@ def main(argv=None):
     ap.add_argument("--variants", help="comma-separated Ansible setting variants to run too (runner.VARIANTS)")
     ap.add_argument("--ref", help="measure this commit (git archive into BASE/bench/tree-<commit>) instead of the "
                     "working tree linked in BASE/collections, e.g. HEAD while others edit the tree")
+    ap.add_argument("--collections", help="measure the certfleet.tls found under this collections path instead "
+                    "(an experiment with a patched copy; the report says so)")
     ap.add_argument("--quick", action="store_true", help="smoke check: N=3, once, no peer, no profile, no doc")
     ap.add_argument("--no-peer", action="store_true", help="skip the community.crypto peer")
     ap.add_argument("--no-profile", action="store_true", help="skip the profile_tasks runs")

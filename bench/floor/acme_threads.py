@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """ACME floor for the benchmark: the `acme` library alone issues N certificates in threads.
 
-    acme_threads.py --rig-base /tmp/certfleet/rig --hosts N [--workers W]
+    acme_threads.py --rig-base /tmp/certfleet/rig --hosts N [--workers W] [--account-key PEM]
+    acme_threads.py --rig-base /tmp/certfleet/rig --register-only --account-key PEM
+
+--register-only creates the account of PEM on Pebble and exits (bench/runner.py gives every measured issuance
+of ours a new account, registered beforehand: see Bench.fresh_account).
 
 No Ansible, no SSH, no deployment: the HTTP-01 files are written straight into the hosts' webroot
 directories (the rig's hosts share this filesystem) and the certificates are only downloaded. It is the
@@ -97,12 +101,16 @@ def issue(acme, jwk, domain, webroot):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rig-base", default=os.environ.get("CERTFLEET_RIG", "/tmp/certfleet/rig"))
-    ap.add_argument("--hosts", type=int, required=True)
+    ap.add_argument("--hosts", type=int, default=0)
+    ap.add_argument("--account-key", help="account key PEM (default: the rig's account.key)")
+    ap.add_argument("--register-only", action="store_true", help="create the account and exit")
     ap.add_argument("--workers", type=int, default=0, help="threads (default: one per host, at most 20)")
     a = ap.parse_args()
     base = a.rig_base
+    if not a.register_only and a.hosts < 1:
+        ap.error("--hosts N (N >= 1) is required unless --register-only")
     t0 = time.monotonic()
-    with open(os.path.join(base, "account.key"), "rb") as f:
+    with open(a.account_key or os.path.join(base, "account.key"), "rb") as f:
         key = serialization.load_pem_private_key(f.read(), None)
     jwk = jose.JWKEC(key=key)
     net = LockedNetwork(jwk, alg=jose.ES256, user_agent="certfleet-bench-floor",
@@ -114,6 +122,9 @@ def main():
     except errors.ConflictError as e:  # the account exists (Pebble answers 200 + Location)
         regr = messages.RegistrationResource(uri=e.location, body=messages.Registration())
     net.account = regr
+    if a.register_only:
+        print(json.dumps({"account": regr.uri}))
+        return 0
     workers = a.workers or min(a.hosts, 20)
     jobs = [("host%d.test" % i, os.path.join(base, "hosts", "host%d" % i, "webroot")) for i in range(1, a.hosts + 1)]
     with concurrent.futures.ThreadPoolExecutor(workers) as ex:
