@@ -26,7 +26,9 @@ are closed and reaped after each run, and closed before it so that every run sta
 rig's hosts (sshd sessions, web servers) and of the CA, from /proc/PID/stat; CPU of anything else on the
 machine in the same window (noise); peak memory of the tree (sum of PSS, sampled every 0.25 s) and the
 largest single RSS; ACME requests from Pebble's log between two marks; SSH connections from the hosts'
-sshd logs ("Accepted publickey") between two marks. Every issuance is checked over TLS afterwards (each host serves a new certificate that verifies against Pebble's root).
+sshd logs ("Accepted publickey") between two marks. Every issuance is checked over TLS afterwards (each
+host serves a new certificate that verifies against Pebble's root). Every measured issuance of ours uses a
+new ACME account, registered before the run (see runner.Bench.fresh_account).
 
 The rig is shared: the whole benchmark holds /tmp/certfleet/rig.lock (flock; already held by a
 `flock ... bench/run.py` wrapper is detected and fine). At the end the rig is left up with 3 hosts.
