@@ -68,6 +68,10 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts, dns_placed=True):
     for order in orders or []:
         if order.get("failed"):
             continue
+        if not order.get("challenges"):
+            # Every authorization already valid (the CA reused them): nothing to push, nothing to answer.
+            split["finalize"].append(order)
+            continue
         if order.get("challenge_type") == "dns-01":
             # The TXT records were placed from the control node (one update per zone, propagation checked).
             split["finalize" if dns_placed else "abandon"].append(order)

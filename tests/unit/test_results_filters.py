@@ -147,3 +147,9 @@ def test_dns01_records_merge_per_name_and_skip_failed_orders():
                                               "values": ["v1", "v2"]}]
     split = results.orders_to_finalize(orders, {}, [], [], dns_placed=False)
     assert [o["name"] for o in split["abandon"]] == ["w", "h"]
+
+
+def test_an_order_with_every_authorization_already_valid_is_finalized_not_abandoned():
+    hostvars = {"web1": {"__certificate_plan": {"certificates": [{"name": "reused", "due": True}]}}}
+    split = results.orders_to_finalize([{"name": "reused", "challenges": []}], hostvars, ["web1"], ["web1"])
+    assert [o["name"] for o in split["finalize"]] == ["reused"] and split["abandon"] == []
