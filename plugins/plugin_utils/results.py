@@ -68,7 +68,7 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts, dns_placed=True):
     for order in orders or []:
         if order.get("failed"):
             continue
-        if not order.get("challenges"):
+        if "challenges" in order and not order["challenges"]:
             # Every authorization already valid (the CA reused them): nothing to push, nothing to answer.
             split["finalize"].append(order)
             continue
