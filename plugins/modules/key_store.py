@@ -495,7 +495,7 @@ except ImportError:
 
 def read_file(path, option):
     try:
-        with open(os.path.expanduser(path), "rb") as handle:
+        with open(path, "rb") as handle:  # path options: Ansible expanded ~ already
             return handle.read()
     except (IOError, OSError) as error:
         raise _glue.InputError("%s %s cannot be read: %s" % (option, path, error.strerror))
@@ -600,7 +600,7 @@ def content_output(module, store, params, result):
         if entry["from_variable"]:
             where = "the key now in %s" % entry["from_variable"]
         elif params["new_keys_dir"]:
-            directory = os.path.expanduser(params["new_keys_dir"])
+            directory = params["new_keys_dir"]  # type path: ~ already expanded
             os.makedirs(directory, mode=0o700, exist_ok=True)
             os.chmod(directory, 0o700)
             file_name = "%s.%s.%s.key" % (keystore.safe_dirname(params["name"]), update["role"],

@@ -138,11 +138,12 @@ def test_caa_and_dns_preflight_rule_out_certificates_by_name():
 
 
 def test_dns01_records_merge_per_name_and_skip_failed_orders():
-    orders = [{"name": "w", "challenge_type": "dns-01", "dns_records": [
-        {"record": "_acme-challenge.example.org", "type": "TXT", "values": ["v1", "v2"]}]},
-              {"name": "x", "challenge_type": "dns-01", "failed": True,
-               "dns_records": [{"record": "_acme-challenge.x.org", "values": ["v"]}]},
-              {"name": "h", "challenge_type": "http-01", "challenges": [{"token": "t"}]}]
+    orders = [
+        {"name": "w", "challenge_type": "dns-01",
+         "dns_records": [{"record": "_acme-challenge.example.org", "type": "TXT", "values": ["v1", "v2"]}]},
+        {"name": "x", "challenge_type": "dns-01", "failed": True,
+         "dns_records": [{"record": "_acme-challenge.x.org", "values": ["v"]}]},
+        {"name": "h", "challenge_type": "http-01", "challenges": [{"token": "t"}]}]
     assert results.dns01_records(orders) == [{"record": "_acme-challenge.example.org", "type": "TXT",
                                               "values": ["v1", "v2"]}]
     split = results.orders_to_finalize(orders, {}, [], [], dns_placed=False)
