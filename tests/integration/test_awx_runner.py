@@ -259,9 +259,17 @@ def imported_distributions(collections_path):
     return {dist.lower() for name in third_party for dist in mapping[name]}
 
 
+def clean_env():
+    """As in an EE build: only the collections given on the command line. `make` exports ANSIBLE_COLLECTIONS_PATH
+    and ANSIBLE_CONFIG (the rig's): with them, ansible-galaxy finds the working tree's collection already installed
+    and installs nothing where the test looks."""
+    return dict((k, v) for k, v in os.environ.items() if k not in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_CONFIG"))
+
+
 def builder(*args, cwd=None):
+    env = clean_env()
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-builder")] + list(args), capture_output=True, text=True,
-                          cwd=cwd, timeout=300, check=False)
+                          cwd=cwd, timeout=300, check=False, env=env)
     assert proc.returncode == 0, "ansible-builder %s: rc=%s\n%s\n%s" % (args, proc.returncode, proc.stdout, proc.stderr)
     return proc.stdout
 
@@ -272,10 +280,10 @@ def installed_collection(tmp_path_factory):
     work = tmp_path_factory.mktemp("galaxy")
     galaxy = os.path.join(VENV_BIN, "ansible-galaxy")
     subprocess.run([galaxy, "collection", "build", REPO, "--output-path", str(work)], check=True,
-                   capture_output=True, timeout=300)
+                   capture_output=True, timeout=300, env=clean_env())
     tarball = glob.glob(str(work / "certfleet-tls-*.tar.gz"))[0]
     subprocess.run([galaxy, "collection", "install", tarball, "-p", str(work / "collections"), "--no-deps"],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=clean_env())
     return str(work / "collections")
 
 
