@@ -362,3 +362,27 @@ def test_an_unexpected_error_fails_only_its_own_item():
     results = orders.run_batch(handle, [{"name": "good"}, {"name": "bad"}])
     assert results[0] == {"name": "good"}
     assert results[1]["failed"] and "unexpected KeyError while handling bad" in results[1]["msg"]
+
+
+def test_a_hostile_ari_window_never_postpones_the_lifetime_rule():
+    """The fake CA says "renew in a year" for a certificate whose lifetime rule already says renew: still due."""
+    from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision
+    with FakeAcme(ari=True) as fake:
+        sess = session(fake)
+        dummy, done = issue(sess, request())
+        cert = load_certificate(done["cert"])
+        cert_id = renewal.ari_cert_id(cert)
+        now = datetime.datetime.now(UTC)
+        fake.renewal_windows[cert_id] = ((now + datetime.timedelta(days=365)).isoformat(),
+                                         (now + datetime.timedelta(days=366)).isoformat())
+        info = dict(renewal.fetch_renewal_info(sess, cert), cert_id=cert_id)
+        domains = sorted(n.lower() for n in certificate_facts_of(cert))
+        late = cert.not_valid_after_utc - datetime.timedelta(minutes=1)  # a minute before expiry
+        verdict = decision.decide(cert, domains, now=late, ari=info)
+        assert verdict.due and verdict.code == decision.LIFETIME_FRACTION, verdict
+        assert not decision.decide(cert, domains, now=now, ari=info).due  # fresh: the window does not force it
+
+
+def certificate_facts_of(cert):
+    from ansible_collections.certfleet.tls.plugins.module_utils._tls.x509info import certificate_facts
+    return certificate_facts(cert)["domains"]
