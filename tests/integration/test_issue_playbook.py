@@ -25,7 +25,9 @@ def test_issue_then_second_run_changes_nothing(fresh_rig, pebble_log):
     assert first.rc == 0, first
     assert set(first.recap) == set(hosts), first
     for name in hosts:
-        assert first.recap[name]["changed"] >= 3 and first.recap[name]["failed"] == 0, first
+        # decide and deploy always change; the push only when the CA asks for a challenge (Pebble, like Let's
+        # Encrypt, sometimes reuses a valid authorization: then the order needs no challenge file)
+        assert first.recap[name]["changed"] >= 2 and first.recap[name]["failed"] == 0, first
 
     for index, name in enumerate(hosts, start=1):
         cert = served_certificate("127.0.1.%d" % index, "%s.test" % name, cafile=root)  # chain + hostname verified
