@@ -23,6 +23,8 @@ def certificate_result(plan, issued=None, deployed=None, verified=None, failure=
         "changed": went_live,
         "serial": (facts or {}).get("serial"),
         "not_after": (facts or {}).get("not_after"),
+        # pin-sha256 of the key that is live now: the TLSA publishing step keeps it until a new key is live
+        "spki_sha256": (facts or {}).get("spki_sha256"),
         "verified": None,
         "failed": bool(failure),
         "msg": failure or None,
