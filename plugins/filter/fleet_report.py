@@ -19,8 +19,10 @@ description:
     C(certificate_renew_at_fraction) or C(certificate_renew_before_days) makes the served certificate due; ARI can
     only bring it forward), C(profile), C(sct_count), C(ocsp_responders), C(ocsp_status) (the served staple -
     V(good), V(revoked), V(unknown), or V(not_stapled), V(stale), V(invalid), V(not_checked), V(no_responder)),
-    C(ocsp_next_update), C(ocsp_revocation_reason), C(ocsp_error), C(spki_sha256), C(tlsa_3_1_1), C(deployed_serial), C(deployed_source),
-    C(deployed_error) and C(serial_matches_deployed).
+    C(ocsp_next_update), C(ocsp_revocation_reason), C(ocsp_error), C(spki_sha256), C(tlsa_3_1_1), C(pin_role)
+    (which key of the key store the host serves - V(active), V(backup), V(neither), or null when the certificate's
+    keys are not in a store), C(pin_mismatch) (true for V(neither)), C(store_pins), C(deployed_serial),
+    C(deployed_source), C(deployed_error) and C(serial_matches_deployed). C(summary) also counts C(pin_mismatches).
   - The deployed serial is what the host holds on disk, when the run knows it - from the report playbook's read of
     C(live/fullchain.pem) (variable C(certfleet_report_deployed)), else from the certificate role's
     C(certificate_results) when the role ran earlier in the same C(ansible-playbook) run; otherwise it is null.
@@ -39,6 +41,14 @@ options:
     description: The C(hostvars) magic variable.
     type: dict
     required: true
+  pins:
+    description:
+      - C({certificate name: {active, backup}}), the pin-sha256 values of the key store (key_policy C(reuse) or
+        C(pinned)); a registered M(certfleet.tls.key_store) result (C(active_pin), C(backup_pin)) may stand for the
+        mapping. Each entry then says which of them the host serves
+        (C(pin_role)). Without it, the pins come from C(certificate_results) when the certificate role ran in the
+        same play.
+    type: dict
 author:
   - certfleet.tls developers (@certfleet)
 """
@@ -62,9 +72,9 @@ from ansible_collections.certfleet.tls.plugins.plugin_utils.report import Report
 from ansible_collections.certfleet.tls.plugins.plugin_utils.report import fleet_report as build_report
 
 
-def fleet_report(results, targets, hostvars):
+def fleet_report(results, targets, hostvars, pins=None):
     try:
-        return build_report(results, targets, hostvars)
+        return build_report(results, targets, hostvars, pins=pins)
     except ReportError as error:
         raise AnsibleFilterError(str(error))
 

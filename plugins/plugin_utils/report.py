@@ -20,6 +20,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._acme.decision impor
                                                                                    lifetime_rule)
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
 from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_PREPARE_SPEC
+from ansible_collections.certfleet.tls.plugins.plugin_utils.dane import pin_role
 from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
 
 try:
@@ -130,6 +131,20 @@ def _deployed(hostvars, host, certificate):
     return None, None, None
 
 
+def _store_pins(pins, hostvars, host, certificate):
+    """{active, backup} pin-sha256 of the certificate's keys in the key store: from the report's read of the store
+    (``pins``, by certificate name), else from the certificate role's certificate_results of the same run."""
+    if certificate in (pins or {}):
+        known = pins[certificate] or {}
+        if "active_pin" in known or "backup_pin" in known:  # a key_store result as it is registered
+            known = {"active": known.get("active_pin"), "backup": known.get("backup_pin")}
+        return dict((role, pin) for role, pin in known.items() if role in ("active", "backup") and pin)
+    for entry in _host_get(hostvars, host, "certificate_results", []) or []:
+        if isinstance(entry, dict) and entry.get("name") == certificate and entry.get("pins"):
+            return dict((role, pin) for role, pin in entry["pins"].items() if role in ("active", "backup") and pin)
+    return {}
+
+
 # ocsp_status values that say the served staple is wrong: a client that checks revocation refuses the site
 OCSP_BAD = ("revoked", "unknown", "stale", "invalid")
 
@@ -166,8 +181,9 @@ def ocsp_text(entry):
     return text
 
 
-def report_entry(result, target, hostvars, now):
-    """One host and certificate: what is served (tls_verify's facts) and, when known, what is deployed."""
+def report_entry(result, target, hostvars, now, pins=None):
+    """One host and certificate: what is served (tls_verify's facts) and, when known, what is deployed and which
+    of the key store's keys is served (``pin_role``: active, backup, or neither - a mismatch)."""
     host = target.get("name") or result.get("name")
     certificate = target.get("certificate")
     not_before, not_after = _parse_time(result.get("not_before")), _parse_time(result.get("not_after"))
@@ -176,6 +192,8 @@ def report_entry(result, target, hostvars, now):
     staple = result.get("staple") or {}
     deployed_serial, deployed_source, deployed_error = _deployed(hostvars, host, certificate)
     serial = result.get("serial")
+    store_pins = _store_pins(pins, hostvars, host, certificate)
+    served_role = pin_role(result.get("spki_sha256"), store_pins)
     return {
         "host": host,
         "certificate": certificate,
@@ -203,6 +221,13 @@ def report_entry(result, target, hostvars, now):
         "ocsp_error": staple.get("error"),
         "spki_sha256": result.get("spki_sha256"),
         "tlsa_3_1_1": result.get("tlsa_3_1_1"),
+        # Which key of the store the host serves (key_policy reuse/pinned): "active", "backup" (the store rotated
+        # and this host has not been deployed since), or "neither" (a key the store does not know: every HPKP pin
+        # and TLSA 3 1 1 record made from the store misses it). The TLSA 3 1 1 data is the same SHA-256 of the
+        # same SPKI (hex instead of base64), so the served TLSA record matches the same role.
+        "pin_role": served_role,
+        "pin_mismatch": served_role == "neither",
+        "store_pins": store_pins or None,
         "deployed_serial": deployed_serial,
         "deployed_source": deployed_source,
         "deployed_error": deployed_error,
@@ -210,8 +235,10 @@ def report_entry(result, target, hostvars, now):
     }
 
 
-def fleet_report(results, targets, hostvars, now=None):
-    """The report document from tls_verify ``results`` for ``targets`` (same order, as tls_verify returns them)."""
+def fleet_report(results, targets, hostvars, now=None, pins=None):
+    """The report document from tls_verify ``results`` for ``targets`` (same order, as tls_verify returns them).
+
+    ``pins``: {certificate name: {active, backup}} read from the key store, to say which key each host serves."""
     results, targets = list(results or []), list(targets or [])
     if len(results) != len(targets):
         raise ReportError("tls_verify returned %d results for %d targets: pass the targets the results came from"
@@ -222,7 +249,7 @@ def fleet_report(results, targets, hostvars, now=None):
                               "order" % (index, result.get("name"), result.get("server_name"), index,
                                          target.get("name"), target.get("server_name")))
     now = now or datetime.datetime.now(UTC)
-    entries = [report_entry(result, target, hostvars, now) for result, target in zip(results, targets)]
+    entries = [report_entry(result, target, hostvars, now, pins) for result, target in zip(results, targets)]
     issuers = collections.Counter(entry["issuer"] for entry in entries if entry["issuer"])
     expiring = [entry["not_after"] for entry in entries if entry["not_after"]]
     return {
@@ -232,6 +259,7 @@ def fleet_report(results, targets, hostvars, now=None):
             "certificates": len(entries),
             "verified": sum(1 for entry in entries if entry["verified"]),
             "failed": sum(1 for entry in entries if not entry["verified"]),
+            "pin_mismatches": sum(1 for entry in entries if entry["pin_mismatch"]),
             "earliest_not_after": min(expiring) if expiring else None,
         },
         "issuers": [{"issuer": issuer, "certificates": count} for issuer, count in sorted(issuers.items())],
@@ -268,6 +296,9 @@ METRICS = (
     ("certfleet_certificate_verified",
      "1 if the host serves a certificate that verified over TLS for the name (chain when checked, name, serial), "
      "else 0; from certfleet.tls.report."),
+    ("certfleet_certificate_pin_mismatch",
+     "1 if the host serves a key that is neither the active nor the backup key of the key store (its HPKP pins and "
+     "TLSA records miss it), else 0; only for certificates whose keys are in the store; from certfleet.tls.report."),
 )
 
 
@@ -284,6 +315,10 @@ def prometheus_textfile(document):
                 "certfleet_certificate_not_after_seconds{%s} %d" % (labels, int(not_after.timestamp())))
         samples["certfleet_certificate_verified"].append(
             "certfleet_certificate_verified{%s} %d" % (labels, 1 if entry.get("verified") else 0))
+        if entry.get("pin_role"):
+            samples["certfleet_certificate_pin_mismatch"].append(
+                "certfleet_certificate_pin_mismatch{%s,pin_role=\"%s\"} %d"
+                % (labels, _label_value(entry["pin_role"]), 1 if entry.get("pin_mismatch") else 0))
     lines = []
     for name, help_text in METRICS:
         lines += ["# HELP %s %s" % (name, _help_text(help_text)), "# TYPE %s gauge" % name] + samples[name]
@@ -366,6 +401,15 @@ def _timeline(entries, now):
     return "\n".join(parts)
 
 
+def pin_text(entry):
+    """The "store key served" cell: which of the key store's keys the host serves (pin and TLSA 3 1 1 alike)."""
+    role = entry.get("pin_role")
+    if role is None:
+        return "not in a key store"
+    if role == "neither":
+        return "NEITHER active nor backup: pins and TLSA records miss the served key"
+    return role
+
 def _cell(value, css=None):
     text = "" if value is None else (", ".join(value) if isinstance(value, list) else str(value))
     return '<td%s>%s</td>' % (' class="%s"' % css if css else "", html.escape(text))
@@ -393,10 +437,12 @@ def report_html(document, title="certfleet.tls fleet report"):
                 _cell("" if entry.get("days_left") is None else "%.1f" % entry["days_left"], "days " + band),
                 _cell(entry.get("next_renewal")), _cell(entry.get("profile")), _cell(entry.get("sct_count")),
                 _cell(ocsp_text(entry), "failed" if entry.get("ocsp_status") in OCSP_BAD else None),
-                _cell(entry.get("spki_sha256"), "mono"), _cell(entry.get("tlsa_3_1_1"), "mono"),
+                _cell(entry.get("spki_sha256"), "mono"), _cell(pin_text(entry), "failed" if entry.get("pin_mismatch") else None),
+                _cell(entry.get("tlsa_3_1_1"), "mono"),
                 _cell(deployed, "mono")]) + "</tr>")
     headers = ["host", "certificate", "served name", "TLS", "serial", "issuer", "not after", "days left",
-               "next renewal", "profile", "SCTs", "OCSP", "SPKI pin (sha256)", "TLSA 3 1 1", "deployed serial"]
+               "next renewal", "profile", "SCTs", "OCSP", "SPKI pin (sha256)", "store key served", "TLSA 3 1 1",
+               "deployed serial"]
     legend = "".join('<span style="background:%s">%s%s</span>' % (
         colour, name, " (&lt; %d days)" % limit if limit else "") for name, limit, colour in BANDS)
     return "\n".join([

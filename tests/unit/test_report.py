@@ -19,6 +19,8 @@ from ansible_collections.certfleet.tls.plugins.plugin_utils import report
 from ansible_collections.certfleet.tls.plugins.filter.fleet_targets import fleet_targets
 
 UTC = datetime.timezone.utc
+BACKUP_PIN = base64.b64encode(b"b" * 32).decode()
+OTHER_PIN = base64.b64encode(b"o" * 32).decode()
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CA = make_ca("Test Intermediate")
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs",
@@ -58,12 +60,18 @@ def fleet():
     deployed_web4 = leaf("stale.example.org", 0)  # on disk, never reloaded
     read = slurped("stale.example.org", "/etc/ssl/stale", deployed_web4)
     hostvars["web4"][report.DEPLOYED_READ_VAR] = {"results": [read]}
-    hostvars["web1"]["certificate_results"] = [{"name": "www.example.org", "serial": "%x" % certs["web1"].serial_number}]
+    # web1's keys are in the key store (from the certificate role's results): it serves the active one.
+    # web2's store (read by the report playbook) holds two keys, neither of them the served one.
+    hostvars["web1"]["certificate_results"] = [{"name": "www.example.org", "serial": "%x" % certs["web1"].serial_number,
+                                                "pins": {"active": x509info.certificate_facts(certs["web1"])["spki_sha256"],
+                                                         "backup": BACKUP_PIN}}]
+    store_pins = {"api.example.org": {"active": OTHER_PIN, "backup": BACKUP_PIN},
+                  "stale.example.org": {"active": OTHER_PIN, "backup": x509info.certificate_facts(certs["web4"])["spki_sha256"]}}
     targets = fleet_targets(sorted(hostvars), hostvars)
     results = [served(t, certs[t["name"]]) if certs[t["name"]] else
                served(t, None, verified=False, error="TLS connection to 192.0.2.3:443 failed: refused")
                for t in targets]
-    document = report.fleet_report(results, targets, hostvars, now=NOW)
+    document = report.fleet_report(results, targets, hostvars, now=NOW, pins=store_pins)
     return dict(document=document, certs=certs, deployed_web4=deployed_web4, hostvars=hostvars,
                 entries={e["host"]: e for e in document["certificates"]})
 
@@ -78,7 +86,7 @@ def test_one_entry_per_host_and_certificate_with_what_is_served(fleet):
     assert one["days_left"] == 5.0 and one["verified"] is True and one["error"] is None
     assert one["spki_sha256"] == x509info.certificate_facts(web1)["spki_sha256"] and len(one["tlsa_3_1_1"]) == 64
     assert one["sct_count"] == 0 and one["ocsp_responders"] == [] and one["ocsp_status"] == "no_responder"
-    assert fleet["document"]["summary"] == {"certificates": 4, "verified": 3, "failed": 1,
+    assert fleet["document"]["summary"] == {"certificates": 4, "verified": 3, "failed": 1, "pin_mismatches": 1,
                                             "earliest_not_after": one["not_after"]}
     assert fleet["document"]["issuers"] == [{"issuer": "Test Intermediate", "certificates": 3}]
 
@@ -195,7 +203,11 @@ def parse_exposition(text):
 
 def test_prometheus_textfile_is_valid_exposition_format(fleet):
     helps, types, samples = parse_exposition(report.prometheus_textfile(fleet["document"]))
-    assert set(types) == {"certfleet_certificate_not_after_seconds", "certfleet_certificate_verified"}
+    assert set(types) == {"certfleet_certificate_not_after_seconds", "certfleet_certificate_verified",
+                          "certfleet_certificate_pin_mismatch"}
+    mismatch = {labels["host"]: (labels["pin_role"], value) for name, labels, value in samples
+                if name == "certfleet_certificate_pin_mismatch"}
+    assert mismatch == {"web1": ("active", 0), "web2": ("neither", 1), "web4": ("backup", 0)}
     verified = {labels["host"]: value for name, labels, value in samples if name == "certfleet_certificate_verified"}
     assert verified == {"web1": 1, "web2": 1, "web3": 0, "web4": 1}
     expiry = {labels["host"]: value for name, labels, value in samples
@@ -278,3 +290,26 @@ def test_html_escapes_what_hosts_and_certificates_say():
                                              (29.9, "soon"), (30, "ok"), (None, "unknown")])
 def test_days_bands(days_left, band):
     assert report.days_band(days_left)[0] == band
+
+
+def test_which_key_of_the_store_each_host_serves(fleet):
+    """Issue 9 point 7: the served pin is the active one, the backup (a rotation not deployed yet) or neither (flagged);
+    a certificate without keys in a store, or a host serving nothing, has no role."""
+    entries = fleet["entries"]
+    assert (entries["web1"]["pin_role"], entries["web1"]["pin_mismatch"]) == ("active", False)
+    assert (entries["web2"]["pin_role"], entries["web2"]["pin_mismatch"]) == ("neither", True)
+    assert entries["web4"]["pin_role"] == "backup"
+    assert entries["web3"]["pin_role"] is None and entries["web3"]["pin_mismatch"] is False
+    assert entries["web2"]["store_pins"] == {"active": OTHER_PIN, "backup": BACKUP_PIN}
+    page = report.report_html(fleet["document"])
+    assert "NEITHER active nor backup" in page and page.count("NEITHER") == 1
+
+
+def test_a_registered_key_store_result_stands_for_the_pins(fleet):
+    """The report playbook passes key_store's registered results (active_pin, backup_pin) as they are."""
+    hostvars, web2 = fleet["hostvars"], fleet["certs"]["web2"]
+    targets = [t for t in fleet_targets(sorted(hostvars), hostvars) if t["name"] == "web2"]
+    pins = {"api.example.org": {"changed": False, "active_pin": OTHER_PIN,
+                                "backup_pin": x509info.certificate_facts(web2)["spki_sha256"], "item": {}}}
+    entry = report.fleet_report([served(targets[0], web2)], targets, hostvars, now=NOW, pins=pins)["certificates"][0]
+    assert entry["pin_role"] == "backup" and entry["pin_mismatch"] is False
