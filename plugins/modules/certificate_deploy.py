@@ -75,6 +75,18 @@ options:
       verify_server_name:
         description: SNI name for the confirmation over TLS.
         type: str
+      ocsp_response:
+        description:
+          - The new certificate's verified OCSP staple, DER in base64 (what M(certfleet.tls.ocsp_stapling) returns
+            in C(response)), fetched on the control node right after the certificate was issued.
+          - Written into the new release as C(ocsp.der), with C(nginx-stapling.conf) (C(ssl_stapling on;) and
+            C(ssl_stapling_file) naming that file), both before the switch, so the staple goes live, and back,
+            together with the certificate it is about. The site file of M(certfleet.tls.nginx) includes
+            C(live/nginx-stapling.conf) through a pattern that matches nothing when a release has no staple, so a
+            release without one (a CA that runs no responder, a responder that did not answer) still passes the
+            config test and goes live, without stapling.
+          - Public data. Ignored when the certificate is already live (the web role refreshes staples).
+        type: str
   certificate_dir:
     description: Directory that holds C(live), C(releases/) and C(next/) (single form).
     type: path
@@ -88,6 +100,9 @@ options:
   privkey:
     description:
       - Private key, PEM. By default the key staged in C(<certificate_dir>/next/privkey.pem) is used.
+    type: str
+  ocsp_response:
+    description: The new certificate's OCSP staple (single form), see O(certificates[].ocsp_response).
     type: str
   test_command:
     description: Command (argv list) that checks the web server configuration; non-zero exit means broken.
@@ -162,8 +177,9 @@ reloaded:
 certificates:
   description:
     - One entry per certificate (also in the single form), with C(certificate_dir), C(changed), C(release),
-      C(previous_release), C(served_serial), C(discarded_staged), C(removed_challenges), and C(failed) + C(msg)
-      for a certificate that did not go live.
+      C(previous_release), C(served_serial), C(discarded_staged), C(removed_challenges), C(ocsp_staple) (whether
+      the new release got O(certificates[].ocsp_response), when one was written), and C(failed) + C(msg) for a
+      certificate that did not go live.
   returned: always
   type: list
   elements: dict
@@ -186,6 +202,8 @@ test_output:
   type: str
 """
 
+import base64
+import binascii
 import contextlib
 import datetime
 import hashlib
@@ -203,6 +221,26 @@ from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
     first_pem_certificate, read_bytes, replace_symlink, token_error)
 
 PROBE_PREFIX = "certfleet-probe-"
+STAPLE_FILE = "ocsp.der"
+NGINX_STAPLING_FILE = "nginx-stapling.conf"
+# Nothing that could end or escape the quoted nginx string (the nginx role refuses the same in its paths).
+UNSAFE_NGINX_PATH = ('"', "'", "\\", "$", ";", "{", "}", "\n", "\r")
+
+
+def nginx_stapling_conf(release):
+    """The nginx directives that serve a release's staple: the same text as ocsp_staple_file writes."""
+    return ("# Written by certfleet.tls beside ocsp.der: nginx staples this release's OCSP response.\n"
+            "ssl_stapling on;\n"
+            "ssl_stapling_file \"%s\";\n" % os.path.join(release, STAPLE_FILE))
+
+
+def staple_der(text):
+    """DER bytes of a base64 OCSP response (a DER SEQUENCE, RFC 6960 §4.2.1), or None."""
+    try:
+        der = base64.b64decode(text or "", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return der if der and der[0] == 0x30 else None
 
 
 def run(command):
@@ -355,7 +393,27 @@ class Item:
                     "staged a new key meanwhile; nothing was switched, live still points to %s"
                     % (os.path.join(cdir, STAGED_DIR), problem, self.previous or "nothing"))
         self.result.update(changed=True, release=release)
+        self.write_staple(release)
         return None
+
+    def write_staple(self, release):
+        """The new certificate's staple and the nginx directives that serve it, in its own release. Without a
+        usable staple the release has neither: it goes live unstapled rather than not at all."""
+        self.result["ocsp_staple"] = False
+        if not self.spec.get("ocsp_response"):
+            return
+        der = staple_der(self.spec["ocsp_response"])
+        if der is None:
+            self.module.warn("%s: ocsp_response is not a base64 DER OCSP response; the new release goes live "
+                             "without a staple" % self.cdir)
+            return
+        if any(char in release for char in UNSAFE_NGINX_PATH):
+            self.module.warn("%s: the release path %r cannot be written into nginx's config; the new release goes "
+                             "live without a staple" % (self.cdir, release))
+            return
+        atomic_write(os.path.join(release, STAPLE_FILE), der, 0o644)
+        atomic_write(os.path.join(release, NGINX_STAPLING_FILE), nginx_stapling_conf(release), 0o644)
+        self.result["ocsp_staple"] = True
 
     def switch(self):
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -521,6 +579,7 @@ ITEM_SPEC = dict(
     webroot=dict(type="path"),
     challenge_tokens=dict(type="list", elements="str", default=[], no_log=False),
     verify_server_name=dict(type="str"),
+    ocsp_response=dict(type="str"),
 )
 
 
@@ -535,6 +594,7 @@ def main():
             webroot=dict(type="path"),
             challenge_tokens=dict(type="list", elements="str", default=[], no_log=False),
             verify_server_name=dict(type="str"),
+            ocsp_response=dict(type="str"),
             test_command=dict(type="list", elements="str"),
             reload_command=dict(type="list", elements="str"),
             keep_releases=dict(type="int", default=3),
