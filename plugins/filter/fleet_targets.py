@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import verify_target
-from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
 
 DOCUMENTATION = r"""
 name: fleet_targets
@@ -57,9 +57,7 @@ def fleet_targets(hosts, hostvars, all_domains=False):
     for host in hosts:
         host_vars = hostvars[host]
         try:
-            requests = normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
-                                          host_vars.get("certificate_dir") or "-", host_vars.get("certificate_webroot"),
-                                          host_vars.get("certificate_name"))
+            requests = host_requests(hostvars, host, missing_dir="-")
         except RequestError:
             continue  # a report shows what can be probed; the issue run names the error
         address = host_vars.get("certificate_address") or host_vars.get("ansible_host") or host

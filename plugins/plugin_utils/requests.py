@@ -61,3 +61,17 @@ def normalize_requests(requests=None, domains=None, directory=None, webroot=None
             raise RequestError("certificate %r shares dir %s with another certificate of this host: each needs its "
                                "own" % (entry["name"], entry["dir"]))
     return normalized
+
+
+def host_requests(hostvars, host, missing_dir=None):
+    """One host's normalized requests, read from ``hostvars[host]``: ``certificate_requests``, or the shorthand
+    (``certificate_domains``, ``certificate_dir``, ``certificate_webroot``, ``certificate_name``).
+
+    Every filter that looks across the play's hosts reads them here, so that all see the same certificates.
+    ``missing_dir``: the dir to assume when the shorthand gives none (a report probes what is served and needs none).
+    Raises RequestError naming the item and key at fault.
+    """
+    host_vars = hostvars[host]
+    return normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
+                              host_vars.get("certificate_dir") or missing_dir, host_vars.get("certificate_webroot"),
+                              host_vars.get("certificate_name"))

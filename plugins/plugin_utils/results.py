@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
+
 
 def certificate_result(plan, issued=None, deployed=None, verified=None, failure=None):
     plan = plan or {}
@@ -231,14 +233,10 @@ def backend_counts(hosts, hostvars):
     from normalized domains, so WWW.Example.org and www.example.org are one certificate. A name requested with
     different domains on two hosts cannot be one certificate: that is an error naming both hosts.
     """
-    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
     counts, domains_of = {}, {}
     for host in hosts:
-        host_vars = hostvars[host]
         try:
-            requests = normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
-                                          host_vars.get("certificate_dir"), host_vars.get("certificate_webroot"),
-                                          host_vars.get("certificate_name"))
+            requests = host_requests(hostvars, host)
         except RequestError:
             continue  # that host's own decide step reports its error by name
         for request in requests:
@@ -274,15 +272,12 @@ def incomplete_backends(hosts, hostvars, groups, play_hosts_all):
     cuts anywhere: when the run holds only some of the group, the CA could validate against a backend that never
     got the challenge, so those certificates fail before anything is ordered.
     """
-    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
     in_run = set(play_hosts_all)
     missing = {}
     for host in hosts:
         host_vars = hostvars[host]
         try:
-            requests = normalize_requests(host_vars.get("certificate_requests"), host_vars.get("certificate_domains"),
-                                          host_vars.get("certificate_dir"), host_vars.get("certificate_webroot"),
-                                          host_vars.get("certificate_name"))
+            requests = host_requests(hostvars, host)
         except RequestError:
             continue
         for request in requests:
@@ -316,19 +311,14 @@ def cap_orders(plans, max_orders):
 def tls_decide_targets(hosts, hostvars, port=443):
     """tls_decide targets from every host's requests and address; a host whose requests cannot be read is marked
     with ``error`` (it must be decided over SSH, where its decide step reports the error by name)."""
-    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
     targets = []
     for host in hosts:
         host_vars = hostvars[host]
         target = {"host": host, "port": int(host_vars.get("certificate_verify_port") or port),
                   "address": host_vars.get("certificate_address") or host_vars.get("ansible_host") or host}
         try:
-            target["requests"] = [{"name": r["name"], "domains": r["domains"], "dir": r["dir"]} for r in
-                                  normalize_requests(host_vars.get("certificate_requests"),
-                                                     host_vars.get("certificate_domains"),
-                                                     host_vars.get("certificate_dir"),
-                                                     host_vars.get("certificate_webroot"),
-                                                     host_vars.get("certificate_name"))]
+            target["requests"] = [{"name": r["name"], "domains": r["domains"], "dir": r["dir"]}
+                                  for r in host_requests(hostvars, host)]
         except RequestError as error:
             target.update(requests=[], error=str(error))
         if not target["requests"] and not target.get("error"):

@@ -154,3 +154,17 @@ def test_an_order_with_every_authorization_already_valid_is_finalized_not_abando
     hostvars = {"web1": {"__certificate_plan": {"certificates": [{"name": "reused", "due": True}]}}}
     split = results.orders_to_finalize([{"name": "reused", "challenges": []}], hostvars, ["web1"], ["web1"])
     assert [o["name"] for o in split["finalize"]] == ["reused"] and split["abandon"] == []
+
+
+def test_host_requests_read_the_shorthand_or_the_items_of_one_host():
+    from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
+    hostvars = {"web1": {"certificate_domains": ["WWW.example.org"], "certificate_dir": "/ssl"},
+                "web2": {"certificate_requests": [{"domains": ["a.example.org"], "dir": "/a"}],
+                         "certificate_domains": ["ignored.example.org"]},
+                "nodir": {"certificate_domains": ["x.example.org"]}}
+    assert [(r["name"], r["dir"]) for r in host_requests(hostvars, "web1")] == [("www.example.org", "/ssl")]
+    assert [r["name"] for r in host_requests(hostvars, "web2")] == ["a.example.org"]
+    with pytest.raises(RequestError) as error:
+        host_requests(hostvars, "nodir")
+    assert "no dir" in str(error.value)
+    assert host_requests(hostvars, "nodir", missing_dir="-")[0]["dir"] == "-"
