@@ -10,13 +10,17 @@ short_description: Certificates whose backend group is not wholly in this run
 version_added: 0.2.0
 description:
   - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
+  - The backends of a certificate are the hosts of its group (C(certificate_backend_group), or C(backend_group) in a
+    C(certificate_requests) item) in this run's inventory, plus the hosts listed in C(certificate_backend_hosts)
+    (C(backend_hosts) in an item). The list is what survives AWX job slicing, which gives each slice an inventory
+    whose groups hold only that slice's hosts.
 options:
   _input:
     description: Host names (C(ansible_play_hosts)).
     type: raw
     required: true
   hostvars:
-    description: The C(hostvars) magic variable.
+    description: The C(hostvars) magic variable; each host's requests are read from it.
     type: dict
   groups:
     description: The C(groups) magic variable.

@@ -268,9 +268,14 @@ def incomplete_backends(hosts, hostvars, groups, play_hosts_all):
     """{certificate name: message} for certificates whose backend group is not wholly in this run.
 
     A certificate served by several hosts names its group (``backend_group`` in its request, or
-    ``certificate_backend_group`` for the shorthand). AWX slices a job by spreading hosts evenly, and ``--limit``
-    cuts anywhere: when the run holds only some of the group, the CA could validate against a backend that never
-    got the challenge, so those certificates fail before anything is ordered.
+    ``certificate_backend_group`` for the shorthand), and may list its hosts (``backend_hosts``, or
+    ``certificate_backend_hosts``). ``--limit`` cuts anywhere, and AWX slices a job by dealing hosts out by name: when
+    the run holds only some of the backends, the CA could validate against one that never got the challenge, so
+    those certificates fail before anything is ordered.
+
+    The backends are the group's hosts in this run's inventory plus the listed ones. The list is what survives an AWX
+    slice: each slice gets an inventory cut down to its own hosts, whose groups hold only the slice's members, while
+    group vars are kept whole.
     """
     in_run = set(play_hosts_all)
     missing = {}
@@ -282,20 +287,27 @@ def incomplete_backends(hosts, hostvars, groups, play_hosts_all):
             continue
         for request in requests:
             group = request.get("backend_group") or host_vars.get("certificate_backend_group")
-            if not group:
+            listed = request.get("backend_hosts") or host_vars.get("certificate_backend_hosts") or []
+            if isinstance(listed, (str, bytes)) or not all(isinstance(member, str) for member in listed):
+                raise ValueError("host %s, certificate %s: backend_hosts (certificate_backend_hosts) must be a list of "
+                                 "inventory host names, got %r" % (host, request["name"], listed))
+            if not group and not listed:
                 continue
-            members = list(groups.get(group) or [])
+            members = list(groups.get(group) or []) if group else []
+            members += [member for member in listed if member not in members]
             if not members:
                 missing[request["name"]] = ("certificate %s names backend group %r, which the inventory does not have"
                                             % (request["name"], group))
                 continue
             absent = [member for member in members if member not in in_run]
             if absent:
+                label = "backend group %r" % group if group else "backend hosts"
                 missing[request["name"]] = (
-                    "certificate %s is served by backend group %r (%s) but this run holds only %s; missing: %s. "
+                    "certificate %s is served by %s (%s) but this run holds only %s; missing: %s. "
                     "The CA could validate against a backend that never got the challenge, so nothing was ordered. "
-                    "Run the whole group in one job slice (or without --limit), or use dns-01"
-                    % (request["name"], group, ", ".join(members), ", ".join(m for m in members if m in in_run),
+                    "Run the whole group in one job slice (a job template that is not sliced, or without --limit), or use "
+                    "dns-01"
+                    % (request["name"], label, ", ".join(members), ", ".join(m for m in members if m in in_run),
                        ", ".join(absent)))
     return missing
 

@@ -156,6 +156,36 @@ def test_an_order_with_every_authorization_already_valid_is_finalized_not_abando
     assert [o["name"] for o in split["finalize"]] == ["reused"] and split["abandon"] == []
 
 
+def test_a_split_backend_group_is_found_from_the_inventory_group_or_the_listed_hosts():
+    pair = {"certificate_domains": ["pair.example.org"], "certificate_dir": "/ssl", "certificate_backend_group": "pair"}
+    hostvars = {"web1": dict(pair), "web2": dict(pair), "solo": {"certificate_domains": ["solo.example.org"],
+                                                                 "certificate_dir": "/ssl"}}
+    # --limit: the inventory is whole, its group names the backend that the run lacks.
+    missing = results.incomplete_backends(["web1", "solo"], hostvars, {"pair": ["web1", "web2"]}, ["web1", "solo"])
+    assert list(missing) == ["pair.example.org"] and "missing: web2" in missing["pair.example.org"]
+    # An AWX slice: its inventory's group holds the slice's members only, so the group alone sees nothing wrong...
+    assert results.incomplete_backends(["web1", "solo"], hostvars, {"pair": ["web1"]}, ["web1", "solo"]) == {}
+    # ...while the listed hosts (a group var, which every slice keeps) name the backend of the other slice.
+    for host in ("web1", "web2"):
+        hostvars[host]["certificate_backend_hosts"] = ["web1", "web2"]
+    missing = results.incomplete_backends(["web1", "solo"], hostvars, {"pair": ["web1"]}, ["web1", "solo"])
+    assert "backend group 'pair' (web1, web2)" in missing["pair.example.org"]
+    assert "holds only web1; missing: web2" in missing["pair.example.org"]
+    assert results.incomplete_backends(["web1", "web2"], hostvars, {"pair": ["web1", "web2"]}, ["web1", "web2"]) == {}
+    # A request item lists its backends without a group.
+    item = {"certificate_requests": [{"domains": ["api.example.org"], "dir": "/api", "backend_hosts": ["a", "b"]}]}
+    missing = results.incomplete_backends(["a"], {"a": item}, {}, ["a"])
+    assert "served by backend hosts (a, b)" in missing["api.example.org"] and "missing: b" in missing["api.example.org"]
+
+
+def test_listed_backend_hosts_must_be_a_list_of_names():
+    hostvars = {"web1": {"certificate_domains": ["pair.example.org"], "certificate_dir": "/ssl",
+                         "certificate_backend_hosts": "web1,web2"}}
+    with pytest.raises(ValueError) as error:
+        results.incomplete_backends(["web1"], hostvars, {}, ["web1"])
+    assert "web1" in str(error.value) and "certificate_backend_hosts" in str(error.value)
+
+
 def test_host_requests_read_the_shorthand_or_the_items_of_one_host():
     from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
     hostvars = {"web1": {"certificate_domains": ["WWW.example.org"], "certificate_dir": "/ssl"},
