@@ -43,7 +43,7 @@ options:
     required: true
   pins:
     description:
-      - C({certificate name: {active, backup}}), the pin-sha256 values of the key store (key_policy C(reuse) or
+      - A mapping of certificate name to C(active) and C(backup), the pin-sha256 values of the key store (key_policy C(reuse) or
         C(pinned)); a registered M(certfleet.tls.key_store) result (C(active_pin), C(backup_pin)) may stand for the
         mapping. Each entry then says which of them the host serves
         (C(pin_role)). Without it, the pins come from C(certificate_results) when the certificate role ran in the

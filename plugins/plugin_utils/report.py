@@ -302,6 +302,9 @@ METRICS = (
 )
 
 
+OPTIONAL_METRICS = ("certfleet_certificate_pin_mismatch",)
+
+
 def prometheus_textfile(document):
     """The report as Prometheus metrics for node_exporter's textfile collector (gauges, labels host/name/server_name)."""
     samples = {name: [] for name, _help in METRICS}
@@ -321,6 +324,8 @@ def prometheus_textfile(document):
                 % (labels, _label_value(entry["pin_role"]), 1 if entry.get("pin_mismatch") else 0))
     lines = []
     for name, help_text in METRICS:
+        if name in OPTIONAL_METRICS and not samples[name]:
+            continue  # no certificate in a key store: no pin family at all
         lines += ["# HELP %s %s" % (name, _help_text(help_text)), "# TYPE %s gauge" % name] + samples[name]
     return "\n".join(lines) + "\n"
 
@@ -409,6 +414,7 @@ def pin_text(entry):
     if role == "neither":
         return "NEITHER active nor backup: pins and TLSA records miss the served key"
     return role
+
 
 def _cell(value, css=None):
     text = "" if value is None else (", ".join(value) if isinstance(value, list) else str(value))

@@ -20,8 +20,8 @@ def new_key():
 
 
 ACTIVE, ACTIVE_PEM = new_key()
-BACKUP, _ = new_key()
-OLD, _ = new_key()
+BACKUP = new_key()[0]
+OLD = new_key()[0]
 
 
 def hexof(pin):
