@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: certfleet.tls developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""File helpers for host-side modules: standard library only (a managed host needs Python, nothing else)."""
+"""File (and served-certificate) helpers for host-side modules: standard library only (a managed host needs Python,
+nothing else)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import errno
 import fcntl
 import os
 import re
+import socket
+import ssl
 import tempfile
 import time
 
@@ -50,11 +53,13 @@ def read_bytes(path):
         return None
 
 
-def atomic_write(path, data, mode):
+def atomic_write(path, data, mode=0o600, sync_dir=False):
     """Write ``data`` to ``path`` through a temp file in the same directory, fsync, rename.
 
     A reader (the web server, the CA's validator) sees the old file or the new one, never half of it.
     The mode is set on the temp file before any byte is written, so a key is never world-readable.
+    ``sync_dir``: fsync the directory too, so that the rename itself survives a crash (the key store asks for it: its
+    files are the only copy of a key).
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -68,9 +73,27 @@ def atomic_write(path, data, mode):
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if sync_dir:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def served_leaf_der(address, port, server_name, timeout):
+    """DER of the leaf certificate a TLS server presents for ``server_name``, not verified: callers compare its bytes
+    (the deploy's check from the host) or read its names and dates (a renewal decision over TLS). Raises OSError,
+    ssl.SSLError, or ValueError (a server name Python refuses)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        with context.wrap_socket(sock, server_hostname=server_name) as tls:
+            return tls.getpeercert(binary_form=True)
 
 
 def ensure_dir(path, mode):

@@ -75,3 +75,13 @@ def test_nothing_listening_is_reported(tmp_path):
     result = probe.verify_target({"address": "127.0.0.1", "port": 9, "server_name": "x.example.org"}, None, wait=0)
     assert not result["verified"] and "failed" in result["error"]
     assert not os.path.exists(tmp_path / "nothing")
+
+
+def test_served_leaf_returns_the_untrusted_leaf_or_says_why_not(tmp_path):
+    cert, listener = setup(tmp_path, ["www.example.org"])
+    port = listener.getsockname()[1]
+    served, why = probe.served_leaf("127.0.0.1", port, "www.example.org")
+    assert served == cert and why is None  # no chain check: the test root is in no store
+    listener.close()
+    served, why = probe.served_leaf("127.0.0.1", 9, "x.example.org", timeout=2)
+    assert served is None and "127.0.0.1:9 (SNI x.example.org) failed" in why

@@ -16,6 +16,7 @@ try:
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
+from ..host_files import served_leaf_der
 from .x509info import certificate_facts
 
 
@@ -41,15 +42,12 @@ def fetch_served_certificate(address, port, server_name, ca_bundle=None, timeout
 
 def _unverified_facts(address, port, server_name, timeout):
     """What is served, even if untrusted, so the report says *which* certificate failed."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    certificate, _why = served_leaf(address, port, server_name, timeout)
+    if certificate is None:
+        return {}
     try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            with context.wrap_socket(sock, server_hostname=server_name) as tls:
-                der = tls.getpeercert(binary_form=True)
-        return certificate_facts(x509.load_der_x509_certificate(der))
-    except (OSError, ssl.SSLError, ValueError):
+        return certificate_facts(certificate)
+    except ValueError:
         return {}
 
 
@@ -105,12 +103,7 @@ def verify_targets(targets, ca_bundle=None, timeout=5.0, wait=10.0, workers=16, 
 def served_leaf(address, port, server_name, timeout=5.0):
     """(certificate, None) of the leaf served for ``server_name``, or (None, why not). No verification: the caller
     decides from its names and dates (a renewal decision, not a browser's)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            with context.wrap_socket(sock, server_hostname=server_name) as tls:
-                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)), None
+        return x509.load_der_x509_certificate(served_leaf_der(address, port, server_name, timeout)), None
     except (OSError, ssl.SSLError, ValueError) as error:
         return None, "TLS connection to %s:%s (SNI %s) failed: %s" % (address, port, server_name, error)
