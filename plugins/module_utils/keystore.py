@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
 from .errors import CertfleetError, InputError
+from .host_files import atomic_write as _host_atomic_write
 from ._tls import keys as tls_keys
 from ._tls import pins as tls_pins
 
@@ -204,30 +205,9 @@ def check_policy(policy, store=True):
 
 # --- files -----------------------------------------------------------------------------------------------------
 
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path, data, mode=0o600):
-    """Write ``data`` (bytes) to ``path``: temp file beside it (``mode`` from creation), fsync, rename, fsync dir."""
-    directory = os.path.dirname(path)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_dir(directory)
+    """host_files.atomic_write, with the directory fsynced after the rename: the store holds the only copy of a key."""
+    _host_atomic_write(path, data, mode, sync_dir=True)
 
 
 def _ensure_private_dir(path, warnings):

@@ -438,3 +438,21 @@ def test_time_parsing_names_the_input():
         keystore.parse_time("2026-12-01T10:00:00", "published_at")
     with pytest.raises(InputError, match="published_at 'yesterday' is not an ISO 8601 time"):
         keystore.parse_time("yesterday", "published_at")
+
+
+def test_the_store_writes_through_the_host_helper_and_fsyncs_the_directory(tmp_path, monkeypatch):
+    """One atomic write for hosts and store: the store's adds the directory fsync, so that the rename survives a crash."""
+    from ansible_collections.certfleet.tls.plugins.module_utils import host_files
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        return real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    keystore.atomic_write(str(tmp_path / "a.key"), b"secret")
+    assert synced == ["file", "dir"] and mode(str(tmp_path / "a.key")) == 0o600
+    del synced[:]
+    host_files.atomic_write(str(tmp_path / "cert.pem"), "public", 0o644)
+    assert synced == ["file"] and mode(str(tmp_path / "cert.pem")) == 0o644
+    assert open(str(tmp_path / "cert.pem")).read() == "public"
