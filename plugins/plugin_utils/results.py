@@ -170,51 +170,72 @@ def cleanup_items(orders, host_plan, only_names=None):
     return items
 
 
+def certificate_outcomes(host_plan, orders=None, issued=None, deployed=None, deferred=None, excluded=None):
+    """What this run's steps say about each certificate of one host, every lookup done once (by name in the orders
+    and what the CA issued, by dir in the deploy result). One dict per certificate of the decide result:
+
+    ``plan``, ``order``, ``issue``, ``entry`` (its deploy entry); ``decide_failed`` (the decide step or its preflight
+    failed it: ``plan['msg']`` says why); ``deferred`` (the per-run order cap left it for a later run); ``excluded``
+    (the message of CAA or the dns-01 preflight, or of a split backend group, or None); ``not_issued`` (why no
+    certificate came back from the CA, or None); ``deploy_failed``. host_failures and host_results both read these.
+    """
+    deferred = deferred or []
+    excluded = excluded or {}
+    deployed_by_dir = dict((entry.get("certificate_dir"), entry) for entry in (deployed or {}).get("certificates") or [])
+    outcomes = []
+    for plan in (host_plan or {}).get("certificates") or []:
+        name = plan.get("name")
+        order = next((o for o in orders or [] if o.get("name") == name), {})
+        issue = next((o for o in issued or [] if o.get("name") == name), {})
+        entry = deployed_by_dir.get(plan.get("certificate_dir"), {})
+        not_issued = None
+        if order.get("failed") or issue.get("failed") or not issue.get("cert"):
+            not_issued = order.get("msg") or issue.get("msg") or ("no certificate issued (the order was abandoned: a "
+                                                                  "backend did not get its challenge files)")
+        outcomes.append({"plan": plan, "order": order, "issue": issue, "entry": entry,
+                         "decide_failed": bool(plan.get("failed")), "deferred": name in deferred,
+                         "excluded": excluded[name] if name in excluded else None, "not_issued": not_issued,
+                         "deploy_failed": bool(entry.get("failed"))})
+    return outcomes
+
+
 def host_failures(host_plan, orders, issued, deployed, deferred=None, excluded=None):
     """Messages for this host's certificates that did not go live, naming each certificate (a certificate deferred
     by the per-run order cap is not a failure: it is reported in certificate_results)."""
     messages = []
-    deferred = deferred or []
-    deployed_by_dir = dict((entry.get("certificate_dir"), entry) for entry in (deployed or {}).get("certificates") or [])
-    for plan in (host_plan or {}).get("certificates") or []:
-        if plan.get("failed"):
+    for outcome in certificate_outcomes(host_plan, orders, issued, deployed, deferred, excluded):
+        plan = outcome["plan"]
+        if outcome["decide_failed"]:
             messages.append(plan.get("msg"))
+        elif not plan.get("due") or outcome["deferred"]:
             continue
-        if not plan.get("due") or plan["name"] in deferred:
-            continue
-        if plan["name"] in (excluded or {}):
-            messages.append(excluded[plan["name"]])
-            continue
-        order = next((o for o in orders or [] if o.get("name") == plan["name"]), {})
-        issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
-        entry = deployed_by_dir.get(plan["certificate_dir"], {})
-        if order.get("failed") or issue.get("failed") or not issue.get("cert"):
-            why = order.get("msg") or issue.get("msg") or ("no certificate issued (the order was abandoned: a "
-                                                           "backend did not get its challenge files)")
-            messages.append("certificate %s: %s" % (plan["name"], why))
-        elif entry.get("failed"):
-            messages.append("certificate %s: %s" % (plan["name"], entry.get("msg")))
+        elif outcome["excluded"] is not None:
+            messages.append(outcome["excluded"])
+        elif outcome["not_issued"]:
+            messages.append("certificate %s: %s" % (plan["name"], outcome["not_issued"]))
+        elif outcome["deploy_failed"]:
+            messages.append("certificate %s: %s" % (plan["name"], outcome["entry"].get("msg")))
     return messages
 
 
 def host_results(host_plan, issued=None, deployed=None, verified=None, failure=None, request=None, deferred=None,
                  excluded=None):
     """certificate_results entries of one host: one per certificate, what it holds and serves now."""
-    plans = (host_plan or {}).get("certificates") or []
-    if not plans:
+    outcomes = certificate_outcomes(host_plan, None, issued, deployed, deferred, excluded)
+    if not outcomes:
         return [certificate_result(dict(request or {}), failure=failure or (host_plan or {}).get("msg"))]
-    deployed_by_dir = dict((entry.get("certificate_dir"), entry) for entry in (deployed or {}).get("certificates") or [])
     entries = []
-    for plan in plans:
-        issue = next((o for o in issued or [] if o.get("name") == plan["name"]), {})
-        entry = deployed_by_dir.get(plan["certificate_dir"], {})
-        own_failure = plan.get("msg") if plan.get("failed") else entry.get("msg") if entry.get("failed") else None
-        if own_failure is None and plan.get("due") and plan["name"] in (excluded or {}):
-            own_failure = excluded[plan["name"]]
+    for outcome in outcomes:
+        plan, entry = outcome["plan"], outcome["entry"]
+        own_failure = plan.get("msg") if outcome["decide_failed"] else entry.get("msg") if outcome["deploy_failed"] \
+            else None
+        if own_failure is None and plan.get("due") and outcome["excluded"] is not None:
+            own_failure = outcome["excluded"]
         if own_failure is None and failure and plan.get("due") and not entry.get("changed"):
             own_failure = failure
-        result = certificate_result(plan, issued=issue, deployed=entry, verified=verified, failure=own_failure)
-        if plan["name"] in (deferred or []) and plan.get("due") and not plan.get("failed"):
+        result = certificate_result(plan, issued=outcome["issue"], deployed=entry, verified=verified,
+                                    failure=own_failure)
+        if outcome["deferred"] and plan.get("due") and not outcome["decide_failed"]:
             result.update(code="deferred", reason="due (%s) but deferred: certificate_max_orders_per_run was reached; "
                                                   "it is ordered by a later run" % plan.get("reason"))
         entries.append(result)

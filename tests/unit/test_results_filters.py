@@ -198,3 +198,34 @@ def test_host_requests_read_the_shorthand_or_the_items_of_one_host():
         host_requests(hostvars, "nodir")
     assert "no dir" in str(error.value)
     assert host_requests(hostvars, "nodir", missing_dir="-")[0]["dir"] == "-"
+
+
+def test_failures_and_results_tell_the_same_story_for_each_certificate():
+    """host_failures (the host's error) and host_results (certificate_results) read one outcome per certificate."""
+    def plan(name, **extra):
+        return dict({"name": name, "certificate_dir": "/ssl/" + name, "domains": [name + ".example.org"], "due": True,
+                     "reason": "missing", "code": "missing", "verify_target": {"name": "web1", "certificate": name}},
+                    **extra)
+    host_plan = {"certificates": [plan("live"), plan("bad", failed=True, msg="certificate bad: preflight failed"),
+                                  plan("idle", due=False, reason="60 days left"), plan("later"), plan("caa"),
+                                  plan("lost"), plan("broken")]}
+    orders = [{"name": n, "challenges": []} for n in ("live", "lost", "broken")]
+    issued = [{"name": "live", "cert": "C", "facts": {"serial": "01"}}, {"name": "broken", "cert": "C2"},
+              {"name": "lost", "failed": True, "msg": "urn:ietf:params:acme:error:unauthorized"}]
+    deployed = {"certificates": [{"certificate_dir": "/ssl/live", "changed": True, "release": "r1"},
+                                 {"certificate_dir": "/ssl/broken", "failed": True, "msg": "nginx -t failed"}]}
+    excluded = {"caa": "certificate caa: CAA check before any order: forbids"}
+    failures = results.host_failures(host_plan, orders, issued, deployed, deferred=["later"], excluded=excluded)
+    assert failures == ["certificate bad: preflight failed", excluded["caa"],
+                        "certificate lost: urn:ietf:params:acme:error:unauthorized", "certificate broken: nginx -t failed"]
+    entries = dict((e["name"], e) for e in results.host_results(
+        host_plan, issued, deployed, failure="; ".join(failures), deferred=["later"], excluded=excluded))
+    assert entries["live"]["changed"] and not entries["live"]["failed"] and entries["live"]["serial"] == "01"
+    assert entries["bad"]["msg"] == "certificate bad: preflight failed"
+    assert not entries["idle"]["failed"] and not entries["idle"]["changed"]
+    assert entries["later"]["code"] == "deferred" and "later run" in entries["later"]["reason"]
+    assert entries["caa"]["msg"] == excluded["caa"]
+    assert entries["broken"]["msg"] == "nginx -t failed"
+    assert entries["lost"]["failed"] and "unauthorized" in entries["lost"]["msg"]  # the host's message, naming it
+    assert not entries["live"]["failed"] and not entries["idle"]["failed"]
+    assert all(entries[n]["failed"] for n in ("bad", "caa", "lost", "broken"))
