@@ -38,10 +38,19 @@ rig-up: link
 rig-down:
 	$(RIG) down
 
-## make demo: install what is needed, start Pebble and 3 hosts (2 nginx, 1 Apache), issue, print the report
+## make demo: install what is needed, start Pebble and 3 hosts (2 nginx, 1 Apache), write 4 HTTPS sites (two on
+## host1), issue their certificates, print the report
+## The sites of tests/integration/playbooks/web_inventory/rig.yml: host1 (nginx) serves two sites with their own
+## certificates, host2 (nginx) one, host3 (Apache) one under an Owncloud-like document root.
+DEMO_INVENTORY := -i $(BASE)/rig/inventory.yml -i tests/integration/playbooks/web_inventory/rig.yml
+DEMO_SITES := www.host1.test=127.0.1.1 alias.host1.test=127.0.1.1 shop.host1.test=127.0.1.1 \
+              www.host2.test=127.0.1.2 www.host3.test=127.0.1.3
 demo: deps rig-up
-	$(BIN)/ansible-playbook certfleet.tls.issue
-	$(BIN)/ansible-playbook certfleet.tls.report
+	@# the site names in the rig's DNS (the CA resolves them there), and host3's document root
+	for site in $(DEMO_SITES); do $(RIG) dns $${site%%=*} $${site#*=} >/dev/null; done
+	mkdir -p $(BASE)/rig/hosts/host3/sites/www/htdocs
+	$(BIN)/ansible-playbook $(DEMO_INVENTORY) certfleet.tls.site
+	$(BIN)/ansible-playbook $(DEMO_INVENTORY) certfleet.tls.report
 
 ## make test: the whole suite; starts and stops the rig itself
 test: deps link
