@@ -33,7 +33,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Per plan - C(name), C(certificate_dir), C(code), C(action) (none, write, remove), C(response) (write), C(stapled), C(status), C(next_update), C(failure), C(notice).
+  description:
+    - Per plan - C(name), C(certificate_dir), C(code), C(action) (none, write, remove), C(response) (write),
+      C(stapled), C(status), C(next_update), C(failure), C(notice).
   type: list
 """
 

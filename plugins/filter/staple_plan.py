@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: staple_plan
-short_description: What each OCSP-stapled site of a web role needs: keep, fetch or no staple
+short_description: What each OCSP-stapled site of a web role needs - keep, fetch or no staple
 version_added: 0.3.0
 description:
   - A step of the web roles, as plain Python (plugins/plugin_utils/staples.py) so that it is unit-tested. No network.
@@ -37,7 +37,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Per stapled site - C(name), C(certificate_dir), C(action) (keep, fetch, off), C(code) (fresh, missing, refresh_due, not_valid, no_certificate, self_signed, no_issuer, no_responder), C(reason), C(serial), C(responder_url), C(next_update), C(refresh_at), C(has_staple), C(staple_valid).
+  description:
+    - Per stapled site - C(name), C(certificate_dir), C(action) (keep, fetch, off), C(code), C(reason), C(serial),
+      C(responder_url), C(next_update), C(refresh_at), C(has_staple), C(staple_valid).
+    - C(code) is one of fresh, missing, refresh_due, not_valid, no_certificate, self_signed, no_issuer, no_responder.
   type: list
 """
 

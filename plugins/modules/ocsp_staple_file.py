@@ -22,7 +22,7 @@ description:
     nginx's config test passes for every release, with or without a staple (docs/nginx.md).
   - Per item, O(staples[].state) says what to do.
   - V(read) changes nothing and returns the live release's full chain and staple (public data), for the
-    control node to decide whether a new staple is due (M(certfleet.tls.staple_plan#filter)).
+    control node to decide whether a new staple is due (the filter C(certfleet.tls.staple_plan)).
   - V(present) writes O(staples[].response) (base64 DER) as C(ocsp.der) and the nginx directives, each file
     atomically (a temp file in the same directory, then a rename), mode C(0644). Idempotent - the same bytes
     change nothing.

@@ -3,7 +3,8 @@ directives, before the switch; without a usable one the release goes live withou
 
 import base64
 
-from test_certificate_deploy import HOST_PYTHON, cdir, deploy, new_pair, stage  # noqa: F401 (cdir is a fixture)
+# cdir is a fixture of test_certificate_deploy, used here by name
+from test_certificate_deploy import cdir, deploy, new_pair, stage  # noqa: F401 pylint: disable=unused-import
 
 STAPLE = b"\x30\x03\x0a\x01\x00new-staple"
 
