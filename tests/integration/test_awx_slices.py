@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import rig as rigmod
 from rigtools import BASE, served_certificate, served_unverified
-from test_awx_runner import COLLECTIONS, VENV_BIN, artifact_sources, inject_credential, keys_in_use, key_needles, leaks
+from test_awx_runner import artifact_sources, inject_credential, keys_in_use, key_needles, leaks, private_data_dir
 
 HOSTS = 12
 SLICES = 4
@@ -83,20 +83,15 @@ def awx_script_data(inventory, slice_hosts, group_vars):
 
 
 def slice_data_dir(root, number, script_data, extravars):
-    """A job's private data dir as AWX writes it: inventory/hosts (a script), env/extravars (0600), env/envvars."""
-    data = root / ("slice%d" % number)
-    (data / "inventory").mkdir(parents=True)
-    (data / "env").mkdir()
-    script = data / "inventory" / "hosts"
-    script.write_text("#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(script_data))
-    script.chmod(0o700)
-    fd = os.open(data / "env" / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(extravars, handle)
-    envvars = {"ANSIBLE_CONFIG": os.path.join(BASE, "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
-               "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
-    (data / "env" / "envvars").write_text(yaml.safe_dump(envvars))
-    return str(data)
+    """A job's private data dir as AWX writes it (test_awx_runner's layout: env/extravars 0600, env/envvars), with
+    the slice's inventory script, inventory/hosts, in place of the whole inventory."""
+    data = private_data_dir(root / ("slice%d" % number), extravars)
+    os.unlink(os.path.join(data, "inventory", "hosts.yml"))
+    script = os.path.join(data, "inventory", "hosts")
+    with open(script, "w") as handle:
+        handle.write("#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(script_data))
+    os.chmod(script, 0o700)
+    return data
 
 
 def run_slice(data, number):
