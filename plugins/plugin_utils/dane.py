@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 
 from ansible_collections.certfleet.tls.plugins.module_utils._tls.pins import _tlsa_owner
-from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import normalize_requests
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import host_requests
 
 # The order of the keys in a record set and in the output: active first.
 ROLES = ("active", "backup", "served")
@@ -49,16 +49,12 @@ def _ports(value, default, what):
     return list(ports)
 
 
-def _host_requests(host_vars):
+def _requests_by_name(hostvars, host):
     """The host's request items by name (for a per-certificate ``tlsa_ports``)."""
     try:
-        items = normalize_requests(host_vars.get("certificate_requests"), domains=host_vars.get("certificate_domains"),
-                                   directory=host_vars.get("certificate_dir") or None,
-                                   webroot=host_vars.get("certificate_webroot") or None,
-                                   name=host_vars.get("certificate_name") or None)
+        return dict((item["name"], item) for item in host_requests(hostvars, host))
     except ValueError:
         return {}  # the decide step has already failed this host by name; its results carry the message
-    return dict((item["name"], item) for item in items)
 
 
 def certificate_keys(entry):
@@ -97,7 +93,7 @@ def tlsa_publication(hosts, hostvars, ttl=3600, default_ports=(443,)):
                 continue
             name = entry.get("name")
             if requests is None:
-                requests = _host_requests(host_vars)
+                requests = _requests_by_name(hostvars, host)
             what = "host %s, certificate %s" % (host, name)
             request = requests.get(name) or {}
             ports = _ports(request.get("tlsa_ports"),

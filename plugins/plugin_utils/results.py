@@ -231,7 +231,8 @@ def host_results(host_plan, issued=None, deployed=None, verified=None, failure=N
             else None
         if own_failure is None and plan.get("due") and outcome["excluded"] is not None:
             own_failure = outcome["excluded"]
-        if own_failure is None and failure and plan.get("due") and not entry.get("changed"):
+        # the host's failure covers the due certificates this run attempted; a deferred one was never ordered
+        if own_failure is None and failure and plan.get("due") and not entry.get("changed") and not outcome["deferred"]:
             own_failure = failure
         result = certificate_result(plan, issued=outcome["issue"], deployed=entry, verified=verified,
                                     failure=own_failure)

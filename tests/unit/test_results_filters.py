@@ -224,6 +224,8 @@ def test_failures_and_results_tell_the_same_story_for_each_certificate():
     assert entries["bad"]["msg"] == "certificate bad: preflight failed"
     assert not entries["idle"]["failed"] and not entries["idle"]["changed"]
     assert entries["later"]["code"] == "deferred" and "later run" in entries["later"]["reason"]
+    # another certificate's failure is not the deferred one's: it was never ordered
+    assert entries["later"]["failed"] is False and entries["later"]["msg"] is None
     assert entries["caa"]["msg"] == excluded["caa"]
     assert entries["broken"]["msg"] == "nginx -t failed"
     assert entries["lost"]["failed"] and "unauthorized" in entries["lost"]["msg"]  # the host's message, naming it
