@@ -36,16 +36,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def backend_counts(value, *args, **kwargs):
-    try:
-        return results.backend_counts(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+backend_counts = as_filter(results.backend_counts)
 
 
 class FilterModule:

@@ -34,16 +34,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def cap_orders(value, *args, **kwargs):
-    try:
-        return results.cap_orders(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+cap_orders = as_filter(results.cap_orders)
 
 
 class FilterModule:

@@ -55,16 +55,10 @@ _value:
   elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
 
-
-def certificate_requests(requests, domains=None, directory=None, webroot=None, name=None):
-    try:
-        return normalize_requests(requests, domains, directory, webroot, name)
-    except RequestError as error:
-        raise AnsibleFilterError(str(error))
+certificate_requests = as_filter(normalize_requests, RequestError)
 
 
 class FilterModule:

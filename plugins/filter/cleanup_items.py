@@ -37,16 +37,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def cleanup_items(value, *args, **kwargs):
-    try:
-        return results.cleanup_items(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+cleanup_items = as_filter(results.cleanup_items)
 
 
 class FilterModule:

@@ -34,16 +34,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def deployed_targets(value, *args, **kwargs):
-    try:
-        return results.deployed_targets(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+deployed_targets = as_filter(results.deployed_targets)
 
 
 class FilterModule:

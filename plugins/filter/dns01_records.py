@@ -31,16 +31,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def dns01_records(value, *args, **kwargs):
-    try:
-        return results.dns01_records(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+dns01_records = as_filter(results.dns01_records)
 
 
 class FilterModule:

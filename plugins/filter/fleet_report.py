@@ -66,17 +66,15 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.certfleet.tls.plugins.plugin_utils.report import ReportError
-from ansible_collections.certfleet.tls.plugins.plugin_utils.report import fleet_report as build_report
+from ansible_collections.certfleet.tls.plugins.plugin_utils import report
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
 
+@as_filter(errors=report.ReportError)
 def fleet_report(results, targets, hostvars, pins=None):
-    try:
-        return build_report(results, targets, hostvars, pins=pins)
-    except ReportError as error:
-        raise AnsibleFilterError(str(error))
+    """The step's arguments without ``now``: a report is built at the time of the run (a fourth positional argument
+    stays ``pins``)."""
+    return report.fleet_report(results, targets, hostvars, pins=pins)
 
 
 class FilterModule:

@@ -46,16 +46,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def host_failures(value, *args, **kwargs):
-    try:
-        return results.host_failures(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+host_failures = as_filter(results.host_failures)
 
 
 class FilterModule:

@@ -54,16 +54,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def host_results(value, *args, **kwargs):
-    try:
-        return results.host_results(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+host_results = as_filter(results.host_results)
 
 
 class FilterModule:

@@ -44,16 +44,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def incomplete_backends(value, *args, **kwargs):
-    try:
-        return results.incomplete_backends(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+incomplete_backends = as_filter(results.incomplete_backends)
 
 
 class FilterModule:

@@ -37,16 +37,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def preflight_exclusions(value, *args, **kwargs):
-    try:
-        return results.preflight_exclusions(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+preflight_exclusions = as_filter(results.preflight_exclusions)
 
 
 class FilterModule:

@@ -34,16 +34,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def push_items(value, *args, **kwargs):
-    try:
-        return results.push_items(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+push_items = as_filter(results.push_items)
 
 
 class FilterModule:

@@ -44,17 +44,10 @@ _value:
   type: raw
 """
 
-from ansible.errors import AnsibleFilterError
+from ansible_collections.certfleet.tls.plugins.plugin_utils import report
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-from ansible_collections.certfleet.tls.plugins.plugin_utils.report import ReportError
-from ansible_collections.certfleet.tls.plugins.plugin_utils.report import report_query as run_query
-
-
-def report_query(document, expression):
-    try:
-        return run_query(document, expression)
-    except ReportError as error:
-        raise AnsibleFilterError(str(error))
+report_query = as_filter(report.report_query, report.ReportError)
 
 
 class FilterModule:

@@ -37,16 +37,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def tls_decide_targets(value, *args, **kwargs):
-    try:
-        return results.tls_decide_targets(value, *args, **kwargs)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+tls_decide_targets = as_filter(results.tls_decide_targets)
 
 
 class FilterModule:

@@ -51,16 +51,15 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import dane
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
 
+@as_filter
 def tlsa_publication(value, hostvars, ttl=3600):
-    try:
-        return dane.tlsa_publication(value, hostvars, ttl=ttl)
-    except ValueError as error:
-        raise AnsibleFilterError(str(error))
+    """The documented options only: the ports come from each request's ``tlsa_ports`` or the host's
+    ``certificate_tlsa_ports`` (the step's ``default_ports`` is not an option of the filter)."""
+    return dane.tlsa_publication(value, hostvars, ttl=ttl)
 
 
 class FilterModule:
