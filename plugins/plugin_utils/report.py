@@ -21,7 +21,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._acme.decision impor
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
 from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_PREPARE_SPEC
 from ansible_collections.certfleet.tls.plugins.plugin_utils.dane import pin_role
-from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
+from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
 
 try:
     import jmespath
@@ -67,10 +67,10 @@ def _host_get(hostvars, host, key, default=None):
 
 def _request_profile(hostvars, host, certificate):
     """The ACME profile asked for: the certificate_requests item's own, else the host's certificate_acme_profile."""
-    try:  # named as the role names them (an item without a name is its domains)
-        items = normalize_requests(_host_get(hostvars, host, "certificate_requests", []) or [])
-    except RequestError:
-        items = []  # the report shows what is served even when the inventory is wrong; the role says what is wrong
+    try:  # the items fleet_targets made the report's targets from, named the same way (shorthand included)
+        items = host_requests(hostvars, host, missing_dir="-")
+    except (KeyError, RequestError):  # no vars for the host (as _host_get), or requests the role names as wrong:
+        items = []  # the report shows what is served even when the inventory is wrong
     for item in items:
         if item["name"] == certificate and item.get("profile"):
             return item["profile"]
