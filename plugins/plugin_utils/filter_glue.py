@@ -40,4 +40,3 @@ def as_filter(function=None, errors=ValueError):
             raise AnsibleFilterError(str(error))
 
     return step_filter
-

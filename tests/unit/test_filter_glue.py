@@ -164,7 +164,7 @@ CASES = [
 
 def test_through_ansible_the_task_error_is_the_steps_message():
     proc = subprocess.run([sys.executable, "-c", ANSIBLE_RUN % [COLLECTIONS]],
-                          input=json.dumps([[template, variables] for template, variables, _ in CASES]),
+                          input=json.dumps([case[:2] for case in CASES]),
                           capture_output=True, text=True, env={"PYTHONPATH": ":".join(sys.path)}, check=False)
     assert proc.returncode == 0, proc.stderr
     for (template, _variables, expected), (kind, value) in zip(CASES, json.loads(proc.stdout)):
