@@ -121,6 +121,9 @@ options:
     description:
       - RV(acme_session) of an earlier call in the same run (directory and unused nonces). The second step
         then sends neither a directory request nor a newNonce request. Nothing in it is secret.
+      - The RV(certfleet.tls.caa_check#module:acme_session) of a CAA check of the same run has the same form (the
+        directory and no nonces), so the first step sends no directory request either. A session read from
+        another directory URL is ignored.
     type: dict
   workers:
     description: Orders handled in parallel in the list form.

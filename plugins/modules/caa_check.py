@@ -131,6 +131,14 @@ ca:
   description: The directory URL read, or null.
   returned: always
   type: str
+acme_session:
+  description:
+    - The directory this call read, in the form of M(certfleet.tls.acme_order)'s O(certfleet.tls.acme_order#module:acme_session),
+      so that the order step of the same run reuses it instead of sending its own directory request (the protocol
+      minimum is one directory request per run, RFC 8555 section 7.1.1). Nothing in it is secret.
+    - Null when no O(acme_directory) is given.
+  returned: always
+  type: dict
 results:
   description: One entry per name, in input order.
   returned: always
@@ -177,8 +185,8 @@ except ImportError:
     DNS_IMPORT_ERROR = traceback.format_exc()
 
 
-def directory_identities(url, ca_bundle, timeout):
-    """meta.caaIdentities of the CA's directory (RFC 8555 §7.1.1); [] when it lists none."""
+def read_directory(url, ca_bundle, timeout):
+    """The CA's directory (RFC 8555 §7.1.1), as JSON."""
     try:
         response = open_url(url, ca_path=ca_bundle, timeout=timeout, validate_certs=True,
                             headers={"Accept": "application/json"})
@@ -187,34 +195,42 @@ def directory_identities(url, ca_bundle, timeout):
         # urllib, ssl, socket and JSON errors alike: the CA's directory is unusable
         raise AcmeUnavailable("the directory of the CA at %s cannot be read for its caaIdentities: %s%s"
                               % (url, error, "" if ca_bundle else " (a test CA needs acme_ca_bundle)"))
+    if not isinstance(directory, dict):
+        raise AcmeUnavailable("the directory of the CA at %s is not a JSON object" % url)
+    return directory
+
+
+def directory_identities(directory):
+    """meta.caaIdentities of the CA's directory (RFC 8555 §7.1.1); [] when it lists none."""
     identities = (directory.get("meta") or {}).get("caaIdentities") or []
     return [i for i in identities if isinstance(i, str)]
 
 
-def identities_for(call):
-    """(identities, source, directory URL): the directory's caaIdentities, else the caa_identities option."""
+def identities_for(call, directory, url):
+    """(identities, source): the directory's caaIdentities, else the caa_identities option."""
     p = call.params
-    url = resolve_directory(p["acme_directory"]) if p["acme_directory"] else None
-    listed = directory_identities(url, p["acme_ca_bundle"], p["timeout"]) if url else []
+    listed = directory_identities(directory) if directory else []
     if listed:
         if p["caa_identities"] and set(p["caa_identities"]) != set(listed):
             call.module.warn("caa_identities %s not used: the directory of %s lists caaIdentities %s"
                              % (p["caa_identities"], url, listed))
-        return listed, "directory", url
+        return listed, "directory"
     if not p["caa_identities"]:
         # Without identities a name with no CAA record is still allowed (RFC 8659 section 4: no record, no
         # restriction); only a restricting record cannot be matched, and that name is reported as forbidden.
         where = "the directory of %s lists no meta.caaIdentities" % url if url else "no acme_directory is given"
         call.module.warn("%s and caa_identities is not set: a CAA record that restricts issuance cannot be matched "
                          "to this CA (for Let's Encrypt: letsencrypt.org)" % where)
-        return [], "none", url
-    return list(p["caa_identities"]), "option", url
+        return [], "none"
+    return list(p["caa_identities"]), "option"
 
 
 def check(call):
     """The module's work: the CA's identities, then the CAA lookups (see _glue.run_module for errors)."""
     p = call.params
-    identities, source, url = identities_for(call)
+    url = resolve_directory(p["acme_directory"]) if p["acme_directory"] else None
+    directory = read_directory(url, p["acme_ca_bundle"], p["timeout"]) if url else None
+    identities, source = identities_for(call, directory, url)
     if p["resolver"]:
         resolver = client.Nameserver(p["resolver"], p["resolver_port"], timeout=p["timeout"], recursion=True)
     else:
@@ -222,7 +238,10 @@ def check(call):
     results = caa.check_caa(resolver, p["domains"], identities, p["challenge_type"], p["account_uri"])
     forbidden = [r["domain"] for r in results if not r["allowed"]]
     out = dict(changed=False, allowed=not forbidden, forbidden=forbidden, identities=identities,
-               identities_source=source, ca=url, results=results)
+               identities_source=source, ca=url, results=results,
+               # acme_order's session form (certfleet.tls.acme_order acme_session): its first step then sends
+               # no directory request of its own.
+               acme_session=dict(directory_url=url, directory=directory, nonces=[]) if url else None)
     if forbidden and p["fail_on_forbidden"]:
         ca_label = "the CA at %s (%s)" % (url, ", ".join(identities)) if url else "the CA (%s)" % ", ".join(identities)
         out.update(failed=True, msg=caa.forbidden_message(results, ca_label))

@@ -155,3 +155,26 @@ def test_abandon_that_cannot_read_its_order_is_reported_not_fatal(module_runner)
         assert not result.get("failed") and result["orders"][0]["cert"], result
         assert result["abandoned"][0]["deactivated_authorizations"] == 0
         assert "could not be read to abandon it" in result["abandoned"][0]["msg"]
+
+
+# -- one directory request per run (RFC 8555 §7.1.1): the CAA check hands its directory to the order step -------
+def test_the_order_step_reuses_the_directory_the_caa_check_read(module_runner):
+    with FakeAcme() as fake:
+        caa = module_runner("caa_check", dict(domains=[], challenge_type="http-01", acme_directory=fake.directory_url,
+                                              caa_identities=["fake.example"]))
+        assert caa["acme_session"] == {"directory_url": fake.directory_url, "directory": caa["acme_session"]["directory"],
+                                       "nonces": []} and "newOrder" in caa["acme_session"]["directory"], caa
+        assert fake.count("GET /dir") == 1
+        result = module_runner("acme_order", module_args(fake, orders=[{"name": "a.example.org", "csr": csr("a.example.org")}],
+                                                         acme_session=caa["acme_session"], fail_on_order_error=False))
+        assert not result["failed_names"] and result["orders"][0]["order_url"], result
+        assert fake.count("GET /dir") == 1  # the CAA check's only
+
+
+def test_a_session_from_another_directory_is_not_used(module_runner):
+    with FakeAcme() as fake:
+        stranger = {"directory_url": "https://ca.invalid/dir", "directory": {"newOrder": "https://ca.invalid/x"},
+                    "nonces": []}
+        result = module_runner("acme_order", module_args(fake, orders=[{"name": "a.example.org", "csr": csr("a.example.org")}],
+                                                         acme_session=stranger, fail_on_order_error=False))
+        assert not result["failed_names"] and fake.count("GET /dir") == 1, result

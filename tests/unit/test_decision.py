@@ -166,3 +166,16 @@ def test_a_valid_certificate_is_due_when_the_store_key_is_not_the_deployed_one()
     assert adopt.due and adopt.code == d.KEY_CHANGED and "holds no key" in adopt.reason
     due = d.decide(None, WWW, now=NOW)
     assert d.key_changed(due, None, "pinB") == due
+
+
+def test_the_decision_does_not_import_the_acme_network_stack():
+    """The decide step imports decision in every forked worker, once per host and run: requests and acme (0.09 s)
+    must load only when ARI fetches (renewal imports .network inside the functions that use it)."""
+    import subprocess
+    import sys
+    code = ("import sys; import ansible_collections.certfleet.tls.plugins.module_utils._acme.decision; "
+            "print(sorted(m for m in ('requests', 'acme', 'ansible_collections.certfleet.tls.plugins.module_utils."
+            "_acme.network') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": ":".join(sys.path)}).stdout.strip()
+    assert loaded == "[]", "imported at decision import time: %s" % loaded

@@ -16,7 +16,6 @@ except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
 from ..errors import AcmeProblem, InputError
-from .network import parse_retry_after
 
 UTC = datetime.timezone.utc
 
@@ -49,6 +48,9 @@ def fetch_renewal_info(session, cert):
 
 
 def _fetch_renewal_info(net, directory_json, cert):
+    # Imported here, not at the top: .network pulls in requests and acme (0.09 s), and the decide step imports
+    # this module in every forked worker, once per host and run, while only runs with certificate_ari fetch.
+    from .network import parse_retry_after
     base = directory_json.get("renewalInfo")
     if not base:
         return None
