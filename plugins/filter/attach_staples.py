@@ -36,16 +36,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import staples
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def attach_staples(value, *args, **kwargs):
-    try:
-        return staples.attach_staples(value, *args, **kwargs)
-    except (ValueError, TypeError, KeyError) as error:
-        raise AnsibleFilterError("attach_staples: %s" % error)
+attach_staples = as_filter(staples.attach_staples)
 
 
 class FilterModule:

@@ -39,16 +39,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import staples
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def staple_outcomes(value, *args, **kwargs):
-    try:
-        return staples.staple_outcomes(value, *args, **kwargs)
-    except (ValueError, TypeError, KeyError) as error:
-        raise AnsibleFilterError("staple_outcomes: %s" % error)
+staple_outcomes = as_filter(staples.staple_outcomes)
 
 
 class FilterModule:

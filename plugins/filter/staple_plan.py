@@ -44,16 +44,10 @@ _value:
   type: list
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.plugin_utils import staples
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
 
-
-def staple_plan(value, *args, **kwargs):
-    try:
-        return staples.plan_staples(value, *args, **kwargs)
-    except (ValueError, TypeError, KeyError) as error:
-        raise AnsibleFilterError("staple_plan: %s" % error)
+staple_plan = as_filter(staples.plan_staples)
 
 
 class FilterModule:
