@@ -28,3 +28,12 @@ def pebble_log():
         def requests(self):
             return __import__('rigtools').pebble_requests(rigmod.pebble_log_since(self.offset, base=BASE))
     return Log
+
+
+@pytest.fixture(scope="module")
+def responder(rig):
+    """The rig's OCSP responder (openssl ocsp behind its loopback front), signing with its delegated key."""
+    rigmod.ocsp_mode("delegated", base=BASE)
+    state = rigmod.ensure_ocsp(base=BASE)
+    assert state["alive"], state
+    return state

@@ -49,14 +49,6 @@ def server_block(name, directory, staple_file=None):
             % (ADDRESS, name, directory, name, directory, name, stapling, name))
 
 
-@pytest.fixture(scope="module")
-def responder(rig):
-    rigmod.ocsp_mode("delegated", base=BASE)
-    state = rigmod.ensure_ocsp(base=BASE)
-    assert state["alive"], state
-    return state
-
-
 @pytest.fixture
 def staple_sites(responder, module_runner, tmp_path):
     """The four sites served by host1's nginx; yields {site: (name, leaf, fetched staple or None)}."""

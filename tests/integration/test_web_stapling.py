@@ -96,14 +96,6 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def responder(rig):
-    rigmod.ocsp_mode("delegated", base=BASE)
-    state = rigmod.ensure_ocsp(base=BASE)
-    assert state["alive"], state
-    return state
-
-
-@pytest.fixture(scope="module")
 def fleet(responder, tmp_path_factory):
     """Bare hosts, a key store with host2-www's keys, a check-mode run, then the site playbook; hosts cleaned after."""
     for name, address in NAMES.items():
