@@ -45,8 +45,8 @@ def test_issue_then_second_run_changes_nothing(fresh_rig, pebble_log):
     per_cert = len(pebble_log_requests) / len(hosts)
     # 7 per certificate on Pebble (it answers finalize with "processing": one more poll) + 3 per run (directory,
     # nonce, account): the CAA check's directory GET (its caaIdentities) is the order step's too
-    assert len(issued) <= 7 * len(hosts) + 3, "ACME requests: %d for %d certificates (%s)" % (len(issued), len(hosts),
-                                                                                             issued)
+    assert len(issued) <= 7 * len(hosts) + 3, "ACME requests: %d for %d certificates (%s)" % (
+        len(issued), len(hosts), issued)
     assert [path for method, path in issued if method == "GET" and path == "/dir"] == ["/dir"], issued
 
     log = pebble_log()
