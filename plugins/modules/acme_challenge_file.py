@@ -66,6 +66,15 @@ options:
         C(order_url); same meaning as O(order_url) + O(order_record_path).
     type: list
     elements: dict
+  remove_challenges:
+    description:
+      - With O(state=present), files to remove in the same call, before the new ones are written, each a dict with
+        C(token) and C(webroot) (for example the preflight probes of certificates that this run does not order).
+        One host exec instead of two.
+      - Checked like O(challenges) before anything is written or removed.
+    type: list
+    elements: dict
+    version_added: 0.2.0
   state:
     description:
       - V(present) writes the files, V(absent) removes them.
@@ -87,6 +96,13 @@ EXAMPLES = r"""
     webroot: /var/www/html
     token: LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0
     key_authorization: LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI
+
+- name: Serve the challenges of one certificate and remove the preflight probe of another in the same exec
+  certfleet.tls.acme_challenge_file:
+    challenges: "{{ order.challenges | map('combine', {'webroot': '/var/www/html'}) }}"
+    remove_challenges:
+      - token: certfleet-probe-Xy3k
+        webroot: /var/www/other
 
 - name: Remove them once the CA has validated
   certfleet.tls.acme_challenge_file:
@@ -112,9 +128,13 @@ from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
     atomic_write, ensure_dir, read_bytes, sync_challenges, token_error)
 
 
-def collect(module):
+def collect(module, items=None, state=None, label="challenge"):
+    """(webroot, token, content) of each item, every token checked first; ``items`` defaults to the options."""
     params = module.params
-    if params["challenges"] is not None:
+    state = state or params["state"]
+    if items is not None:
+        pass
+    elif params["challenges"] is not None:
         items = params["challenges"]
     elif params["tokens"] is not None:
         items = [{"token": token} for token in params["tokens"]]
@@ -127,16 +147,16 @@ def collect(module):
         token = item.get("token")
         problem = token_error(token)
         if problem:
-            module.fail_json(msg="challenge %d: %s" % (index, problem))
+            module.fail_json(msg="%s %d: %s" % (label, index, problem))
         content = item.get("key_authorization")
-        if params["state"] == "present":
+        if state == "present":
             if not isinstance(content, str) or not content or "\n" in content:
-                module.fail_json(msg="challenge %d (token %s): key_authorization must be a one-line string"
-                                 % (index, token))
+                module.fail_json(msg="%s %d (token %s): key_authorization must be a one-line string"
+                                 % (label, index, token))
         webroot = item.get("webroot") or params["webroot"]
         if not webroot:
-            module.fail_json(msg="challenge %d (token %s) has no webroot and the webroot option is not set"
-                             % (index, token))
+            module.fail_json(msg="%s %d (token %s) has no webroot and the webroot option is not set"
+                             % (label, index, token))
         wanted.append((webroot, token, content))
     return wanted
 
@@ -152,6 +172,7 @@ def main():
             order_url=dict(type="str"),
             order_record_path=dict(type="path"),
             order_records=dict(type="list", elements="dict"),
+            remove_challenges=dict(type="list", elements="dict"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         mutually_exclusive=[("token", "challenges", "tokens")],
@@ -162,7 +183,10 @@ def main():
         module.fail_json(msg="tokens only removes files (state=absent); use challenges to write them")
     if module.params["tokens"] is not None and not module.params["webroot"]:
         module.fail_json(msg="tokens needs the webroot option")
-    wanted = collect(module)  # every token is checked before the first write
+    if module.params["remove_challenges"] and state != "present":
+        module.fail_json(msg="remove_challenges goes with state=present; with state=absent give them as challenges")
+    wanted = collect(module)  # every token is checked before the first write or removal
+    unwanted = collect(module, module.params["remove_challenges"] or [], "absent", label="remove_challenges item")
     webroots = []
     for webroot, dummy, dummy in wanted:
         if webroot not in webroots:
@@ -173,6 +197,12 @@ def main():
                                  "would never be served" % webroot)
     changed_paths = []
     diff = {"before": "", "after": ""}
+    for webroot in sorted(set(w for w, dummy, dummy in unwanted)):
+        removed, part = sync_challenges(webroot, [(t, c) for w, t, c in unwanted if w == webroot], "absent",
+                                        module.check_mode)
+        changed_paths += removed
+        diff["before"] += part["before"]
+        diff["after"] += part["after"]
     for webroot in webroots:
         written, part = sync_challenges(webroot, [(t, c) for w, t, c in wanted if w == webroot], state,
                                         module.check_mode)

@@ -361,6 +361,22 @@ def tls_decide_targets(hosts, hostvars, port=443):
     return targets
 
 
+def stapled_names(hosts, hostvars):
+    """Names of the certificates whose site staples (a request item with a true ``ocsp_stapling``) on any of
+    ``hosts``, in order, each once. A host whose requests cannot be read is left out: its decide step failed it by
+    name before anything was issued."""
+    names = []
+    for host in hosts:
+        try:
+            requests = host_requests(hostvars, host)
+        except RequestError:
+            continue
+        for request in requests:
+            if request.get("ocsp_stapling") and request["name"] not in names:
+                names.append(request["name"])
+    return names
+
+
 def preflight_exclusions(plans, caa=None, dns_probe=None):
     """{certificate name: message} for due certificates that must not be ordered: CAA forbids the CA for one of
     their names (RFC 8659), or the dns-01 preflight (a TSIG update and an answer for the name) failed."""

@@ -83,3 +83,36 @@ def test_missing_webroot_is_named(module_runner, tmp_path):
     result = run(module_runner, webroot=str(tmp_path / "nope"), token=TOKEN, key_authorization="x")
     assert result["failed"] and "nope does not exist" in result["msg"]
     assert not (tmp_path / "nope").exists()
+
+
+def test_push_removes_other_files_in_the_same_exec(module_runner, webroot, tmp_path):
+    """remove_challenges: the probe of a certificate the run defers goes away in the push of the others."""
+    other = tmp_path / "other"
+    other.mkdir()
+    probe = "certfleet-probe-abc"
+    assert run(module_runner, webroot=str(other), token=probe, key_authorization="probe")["changed"] is True
+    result = run(module_runner, challenges=[{"token": TOKEN, "key_authorization": "ka", "webroot": str(webroot)}],
+                 remove_challenges=[{"token": probe, "webroot": str(other)}])
+    assert result["changed"] is True
+    assert sorted(result["paths"]) == sorted([str(other / ".well-known" / "acme-challenge" / probe),
+                                              str(webroot / ".well-known" / "acme-challenge" / TOKEN)])
+    assert os.listdir(other / ".well-known" / "acme-challenge") == []
+    assert (webroot / ".well-known" / "acme-challenge" / TOKEN).read_text() == "ka"
+    assert "%s: present" % probe in result["diff"]["before"]
+    again = run(module_runner, challenges=[{"token": TOKEN, "key_authorization": "ka", "webroot": str(webroot)}],
+                remove_challenges=[{"token": probe, "webroot": str(other)}])
+    assert again["changed"] is False
+
+
+def test_remove_challenges_are_checked_before_any_write(module_runner, webroot):
+    before = tree(webroot.parent.parent)
+    result = run(module_runner, challenges=[{"token": TOKEN, "key_authorization": "ok", "webroot": str(webroot)}],
+                 remove_challenges=[{"token": "../../etc/passwd", "webroot": str(webroot)}])
+    assert result.get("failed") is True and "remove_challenges item 0" in result["msg"], result
+    assert tree(webroot.parent.parent) == before
+
+
+def test_remove_challenges_only_with_state_present(module_runner, webroot):
+    result = run(module_runner, webroot=str(webroot), tokens=[TOKEN], state="absent",
+                 remove_challenges=[{"token": TOKEN, "webroot": str(webroot)}])
+    assert result.get("failed") is True and "remove_challenges goes with state=present" in result["msg"]

@@ -103,6 +103,7 @@ STEPS = {
     "preflight_exclusions": results.preflight_exclusions,
     "push_items": results.push_items,
     "tls_decide_targets": results.tls_decide_targets,
+    "stapled_names": results.stapled_names,
     "certificate_requests": requests.normalize_requests,
     "report_query": report.report_query,
 }

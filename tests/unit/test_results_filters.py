@@ -231,3 +231,16 @@ def test_failures_and_results_tell_the_same_story_for_each_certificate():
     assert entries["lost"]["failed"] and "unauthorized" in entries["lost"]["msg"]  # the host's message, naming it
     assert not entries["live"]["failed"] and not entries["idle"]["failed"]
     assert all(entries[n]["failed"] for n in ("bad", "caa", "lost", "broken"))
+
+
+def test_stapled_names_are_the_plays_stapling_requests_each_once():
+    site = {"domains": ["www.example.org"], "dir": "/etc/ssl/www", "ocsp_stapling": True}
+    hostvars = {
+        "web1": {"certificate_requests": [site, {"domains": ["api.example.org"], "dir": "/etc/ssl/api"}]},
+        "web2": {"certificate_requests": [site, {"name": "blog", "domains": ["blog.example.org"], "dir": "/b",
+                                                 "ocsp_stapling": True}]},
+        "web3": {"certificate_domains": ["plain.example.org"], "certificate_dir": "/etc/ssl/plain"},
+        "broken": {"certificate_requests": [{"domains": ["x.example.org"]}]},  # no dir: its decide step fails it
+    }
+    assert results.stapled_names(["web1", "web2", "web3", "broken"], hostvars) == ["www.example.org", "blog"]
+    assert results.stapled_names(["web3"], hostvars) == []
