@@ -38,7 +38,8 @@ from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import Requ
 
 HOST_MODULE = "certfleet.tls.certificate_state"
 PROBE_PREFIX = "certfleet-probe-"  # certificate_deploy removes every file with this prefix
-WARM_FILTER = "certfleet.tls.host_results"  # any filter of the collection: the loader imports them all
+WARM_FILTER = "certfleet.tls.host_results"
+AHEAD_KEY_TYPES = ("ec256", "ec384")  # keys cheap enough to offer for staging ahead in every run  # any filter of the collection: the loader imports them all
 
 
 def warm_collection_filters():
@@ -186,10 +187,17 @@ class ActionModule(ActionBase):
 
     def _steps(self, result, args, plans, directory_url, task_vars):
         # 1. Read the host: every deployed certificate, staged key, order record, unfinished deploy; the config test.
+        #    Stage ahead, in the same exec, what the host's hint says is probably due (see _ahead_items).
+        ahead = self._ahead_items(plans, args)
         held = self._host(task_vars, step="read", test_command=args["test_command"] or None,
-                          certificates=[dict(certificate_dir=p["certificate_dir"], webroot=p["webroot"])
-                                        for p in plans])
+                          lock_timeout=args["lock_timeout"], renew_at_fraction=args["renew_at_fraction"],
+                          renew_before_days=args["renew_before_days"],
+                          certificates=[dict(certificate_dir=p["certificate_dir"], webroot=p["webroot"],
+                                             **ahead.get(p["certificate_dir"], {})) for p in plans])
+        result["changed"] = bool(held.get("changed"))
         for plan, state in zip(plans, held["certificates"]):
+            if state.get("staged_ahead"):  # the CSR and probe (never the key: plans are returned)
+                plan["_ahead"] = dict((k, v) for k, v in ahead[plan["certificate_dir"]].items() if k != "privkey")
             self._decide(plan, state, args, directory_url)
             if plan["name"] in args["incomplete_backends"]:
                 # Part of a backend group outside this run (a job slice, --limit): never ordered from here.
@@ -205,6 +213,11 @@ class ActionModule(ActionBase):
                     raise AnsibleActionFail(error.msg)
         stale = [dict(certificate_dir=p["certificate_dir"], csr=p.pop("_staged_csr")) for p in plans
                  if p.get("_discard")]
+        # What the read staged ahead for a certificate that is not due after all (the hint was wrong: a changed rule,
+        # a failed backend group): its key and probe go, in the same exec as a stale next/.
+        stale += [dict(certificate_dir=p["certificate_dir"], csr=p["_ahead"]["csr"], webroot=p["webroot"],
+                       probe_token=p["_ahead"].get("probe_token"))
+                  for p in plans if p.get("_ahead") and not (p["due"] and not p.get("failed"))]
         if stale and not self._task.check_mode:
             # A stale next/ is removed whether or not anything is due: left in place, a later run would reuse it.
             self._host(task_vars, step="discard_staged", certificates=stale)
@@ -214,6 +227,8 @@ class ActionModule(ActionBase):
             plan.pop("_staged_csr", None)
             plan.pop("_discard", None)
             plan.pop("_state_kept", None)
+            if not plan.get("due") or plan.get("failed"):
+                plan.pop("_ahead", None)
         if not due:
             return
         stage = self._choose_keys(due, args)
@@ -221,20 +236,27 @@ class ActionModule(ActionBase):
             result["changed"] = True
             return
 
-        # 4. Stage the keys (under each certificate's lock on the host) and the preflight probes, in one host exec.
+        # 4. Stage the keys (under each certificate's lock on the host) and the preflight probes, in one host exec;
+        #    nothing to do for what the read staged ahead (its key is the staged one, its probe is written).
+        contents = {}
         if args["preflight"]:
             for plan, item in zip(due, stage):
-                if plan["challenge"] == "http-01":
+                if plan.get("_ahead", {}).get("probe_token"):
+                    plan["probe_token"] = plan["_ahead"]["probe_token"]
+                    contents[plan["certificate_dir"]] = plan["_ahead"]["probe_content"]
+                elif plan["challenge"] == "http-01":
                     plan["probe_token"] = PROBE_PREFIX + secrets.token_urlsafe(16)
                     item.update(webroot=plan["webroot"], probe_token=plan["probe_token"],
                                 probe_content="certfleet preflight " + secrets.token_urlsafe(16))
+                    contents[plan["certificate_dir"]] = item["probe_content"]
+        for plan in plans:
+            plan.pop("_ahead", None)
         stage = [item for item in stage if len(item) > 1]  # certificate_dir alone: nothing to write
         if stage:
             written = self._host(task_vars, step="stage", lock_timeout=args["lock_timeout"], certificates=stage)
             result["changed"] = result["changed"] or written.get("changed", False)
 
         # 5. Preflight: fetch each probe as the CA would, before the CA is contacted.
-        contents = dict((item["certificate_dir"], item.get("probe_content")) for item in stage)
         failed_probes = []
         for plan in due:
             if plan.get("probe_token"):
@@ -303,6 +325,9 @@ class ActionModule(ActionBase):
                                           state["live_spki"],
                                           shared_spki=_spki_of_csr(shared[1], "shared CSR")[0] if shared else None)
             plan.update(key_choice=plan.get("key_choice") or choice.code, key_reason=choice.reason)
+            if plan.get("_ahead") and choice.reuse_staged:
+                plan.update(key_choice="staged_ahead", key_reason="a new key, staged by the read (the host's hint "
+                                                                  "said the certificate was probably due)")
             if plan["key_policy"] in keystore.STORE_POLICIES:
                 plan.update(key_choice="store_" + ("staged" if choice.reuse_staged else "active"),
                             key_reason="the key store's active key (policy %s)" % plan["key_policy"])
@@ -320,6 +345,26 @@ class ActionModule(ActionBase):
                 plan["replaces"] = plan["ari"]["cert_id"]  # RFC 9773 §5: this order replaces that certificate
             stage.append(item)
         return stage
+
+    def _ahead_items(self, plans, args):
+        """{certificate_dir: key, CSR and probe} to offer the read for staging ahead. Only where staging ahead can be
+        right without the decision: a key of this host alone (not a backend group's shared key, not the key store's)
+        of an EC type (made in a millisecond, so a run with nothing due wastes nothing that matters). The host stages
+        it only if its hint says due and nothing is staged; it never leaves the host's memory otherwise."""
+        if self._task.check_mode:
+            return {}
+        ahead = {}
+        for plan in plans:
+            if plan["key_policy"] != keystore.ROTATE_EACH_ISSUE or plan["key_type"] not in AHEAD_KEY_TYPES \
+                    or _backend_count(args["backends"], plan["name"]) > 1 or plan["name"] in args["incomplete_backends"]:
+                continue
+            key_pem, csr = self._new_key(plan["domains"], plan["key_type"])
+            item = dict(privkey=key_pem, csr=csr)
+            if args["preflight"] and plan["challenge"] == "http-01" and plan["webroot"]:
+                item.update(probe_token=PROBE_PREFIX + secrets.token_urlsafe(16),
+                            probe_content="certfleet preflight " + secrets.token_urlsafe(16))
+            ahead[plan["certificate_dir"]] = item
+        return ahead
 
     def _due_for_store_key(self, plan, args):
         """Valid, but not with the store's active key (a rotation, a new key policy): due, with the store's key."""

@@ -62,5 +62,7 @@ CERTIFICATE_STATE_SPEC = dict(
         probe_content=dict(type="str"),
     )),
     test_command=dict(type="list", elements="str"),
+    renew_at_fraction=dict(type="float"),
+    renew_before_days=dict(type="float"),
     lock_timeout=dict(type="float", default=120),
 )

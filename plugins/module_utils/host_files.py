@@ -26,6 +26,12 @@ CHALLENGE_SUBDIR = os.path.join(".well-known", "acme-challenge")
 DEPLOY_MARKER = "deploying.json"
 LOCK_FILE = ".certfleet.lock"
 STAGED_DIR = "next"
+# Written by certificate_deploy into each release: the certificate's validity, "<not_before> <not_after>" in epoch
+# seconds, so that certificate_state can guess without parsing X.509 whether it is probably due. Only a hint for
+# staging ahead; the renewal decision is always the control node's, from the certificate itself.
+VALIDITY_FILE = "validity"
+# The directory a web role (or the test rig) points `live` at before the first certificate: always due.
+PLACEHOLDER_DIR = "placeholder"
 
 
 def token_error(token):

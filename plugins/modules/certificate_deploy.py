@@ -75,6 +75,14 @@ options:
       verify_server_name:
         description: SNI name for the confirmation over TLS.
         type: str
+      validity:
+        description:
+          - The certificate's C([not_before, not_after]) in seconds since the epoch. Written into the new release as
+            C(validity), a hint that lets M(certfleet.tls.certificate_state) stage the next key ahead in the same exec
+            as its read. The renewal decision itself never reads it.
+        type: list
+        elements: int
+        version_added: 0.3.0
       ocsp_response:
         description:
           - The new certificate's verified OCSP staple, DER in base64 (what M(certfleet.tls.ocsp_stapling) returns
@@ -104,6 +112,11 @@ options:
   ocsp_response:
     description: The new certificate's OCSP staple (single form), see O(certificates[].ocsp_response).
     type: str
+  validity:
+    description: The certificate's validity (single form), see O(certificates[].validity).
+    type: list
+    elements: int
+    version_added: 0.3.0
   test_command:
     description: Command (argv list) that checks the web server configuration; non-zero exit means broken.
     type: list
@@ -217,7 +230,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
-    DEPLOY_MARKER, STAGED_DIR, LockTimeout, atomic_write, certificate_lock, challenge_path, ensure_dir,
+    DEPLOY_MARKER, VALIDITY_FILE, STAGED_DIR, LockTimeout, atomic_write, certificate_lock, challenge_path, ensure_dir,
     first_pem_certificate, read_bytes, replace_symlink, token_error)
 
 PROBE_PREFIX = "certfleet-probe-"
@@ -392,6 +405,8 @@ class Item:
             return ("the private key staged in %s does not belong to this certificate (%s): another run probably "
                     "staged a new key meanwhile; nothing was switched, live still points to %s"
                     % (os.path.join(cdir, STAGED_DIR), problem, self.previous or "nothing"))
+        if self.spec.get("validity") and len(self.spec["validity"]) == 2:
+            atomic_write(os.path.join(release, VALIDITY_FILE), b"%d %d\n" % tuple(self.spec["validity"]), 0o644)
         self.result.update(changed=True, release=release)
         self.write_staple(release)
         return None
@@ -580,6 +595,7 @@ ITEM_SPEC = dict(
     challenge_tokens=dict(type="list", elements="str", default=[], no_log=False),
     verify_server_name=dict(type="str"),
     ocsp_response=dict(type="str"),
+    validity=dict(type="list", elements="int"),
 )
 
 
@@ -595,6 +611,7 @@ def main():
             challenge_tokens=dict(type="list", elements="str", default=[], no_log=False),
             verify_server_name=dict(type="str"),
             ocsp_response=dict(type="str"),
+            validity=dict(type="list", elements="int"),
             test_command=dict(type="list", elements="str"),
             reload_command=dict(type="list", elements="str"),
             keep_releases=dict(type="int", default=3),

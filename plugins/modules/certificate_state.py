@@ -18,12 +18,20 @@ description:
     not finish. It also checks, in every run, the inputs only the host can check (the webroot exists, C(live)
     is a symlink) and runs the web server's own config test, so that a broken host is reported by name before
     anything is ordered.
+  - B(Stage ahead.) With O(step=read), an item that carries O(certificates[].privkey) and O(certificates[].csr)
+    (and a probe) is staged in the same exec, after the reads and the config test, when the host's hint says the
+    certificate is probably due - nothing is deployed, C(live) points at C(placeholder), or by
+    O(renew_at_fraction) or O(renew_before_days) applied to the validity that M(certfleet.tls.certificate_deploy)
+    wrote in C(live/validity), with an hour's margin for clock skew - and nothing is staged yet. The
+    entry then says C(staged_ahead). The control node still decides from what was read; it removes what it staged
+    ahead for a certificate that is not due. A due host then needs one host exec before its order, not two.
   - O(step=stage) writes the next private key (mode C(0600), in a C(0700) directory) and its CSR to C(next/), and
     the preflight probe file through the same code that writes ACME challenge files. It holds the
     certificate's lock, so it never overwrites C(next/) while another run deploys from it.
   - O(step=remove_probe) removes the probe file after a failed preflight.
   - O(step=discard_staged) removes C(next/) when it still holds the CSR given in O(certificates[].csr) (a stale key that is
-    already live), under the lock.
+    already live, or one staged ahead for a certificate that is not due), under the lock, and the probe file
+    O(certificates[].probe_token) when given.
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -47,23 +55,35 @@ options:
           - Directory the web server serves C(/.well-known/acme-challenge/) from. With O(step=read) it must exist.
         type: path
       privkey:
-        description: With O(step=stage), the private key to stage (PEM). Omit it to keep the staged key (probe only).
+        description:
+          - With O(step=stage), the private key to stage (PEM). Omit it to keep the staged key (probe only).
+          - With O(step=read), a key to stage ahead (see the description).
         type: str
       csr:
         description:
-          - With O(step=stage), the CSR (PEM) of O(certificates[].privkey).
+          - With O(step=stage), or O(step=read) and a key to stage ahead, the CSR (PEM) of O(certificates[].privkey).
           - With O(step=discard_staged), the staged CSR the caller saw; C(next/) is removed only if it still holds it.
         type: str
       probe_token:
-        description: With O(step=stage) or O(step=remove_probe), the name of the preflight probe file.
+        description:
+          - With O(step=stage), O(step=remove_probe) or O(step=discard_staged), the name of the preflight probe file.
+          - With O(step=read), the probe to write with a key staged ahead.
         type: str
       probe_content:
-        description: With O(step=stage), the content of the probe file.
+        description: With O(step=stage), or O(step=read) and a key to stage ahead, the content of the probe file.
         type: str
   test_command:
     description: With O(step=read), the web server's config test (argv), run once before any order. A failure fails the host.
     type: list
     elements: str
+  renew_at_fraction:
+    description: With O(step=read), the renewal rule of the stage-ahead hint (see the description).
+    type: float
+    version_added: 0.3.0
+  renew_before_days:
+    description: With O(step=read), the renewal rule of the stage-ahead hint; wins over O(renew_at_fraction).
+    type: float
+    version_added: 0.3.0
   lock_timeout:
     description: Seconds to wait for another run's lock on this certificate before failing.
     type: float
@@ -101,6 +121,10 @@ certificates:
     pending_order_url:
       description: Order recorded in C(next/order.json) by a run that did not finish (O(step=read)).
       type: str
+    staged_ahead:
+      description:
+        - The key and CSR of the item (and its probe) were staged by this read; C(staged_csr) is that CSR.
+      type: bool
     interrupted_deploy:
       description: What the marker of a deploy that did not confirm its reload says (O(step=read)).
       type: str
@@ -124,12 +148,13 @@ config_test:
 import json
 import os
 import subprocess
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_STATE_SPEC
 from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
-    DEPLOY_MARKER, STAGED_DIR, LockTimeout, atomic_write, certificate_lock, ensure_dir, first_pem_certificate,
-    read_bytes, sync_challenges, token_error)
+    DEPLOY_MARKER, PLACEHOLDER_DIR, VALIDITY_FILE, STAGED_DIR, LockTimeout, atomic_write, certificate_lock,
+    ensure_dir, first_pem_certificate, read_bytes, sync_challenges, token_error)
 
 
 class StepFailed(Exception):
@@ -172,6 +197,50 @@ def read_item(module, item):
         except ValueError:
             held["interrupted_deploy"] = "unreadable marker %s" % os.path.join(cdir, DEPLOY_MARKER)
     return held
+
+
+# The host's clock may run ahead of the control node's: without a margin, a host could stage ahead what the control
+# node still finds valid, and a run with nothing due would stage and discard.
+HINT_MARGIN_SECONDS = 3600
+
+
+def probably_due(cdir, renew_at_fraction, renew_before_days, now=None):
+    """The host's hint for staging ahead: nothing deployed, a placeholder, or past the lifetime rule (the control
+    node's decision.lifetime_rule, same formula) by an hour, from the validity the deploy wrote. A foreign
+    certificate, or no rule, says no: the control node decides, one exec later."""
+    live = os.path.join(cdir, "live")
+    if not os.path.exists(os.path.join(live, "fullchain.pem")):
+        return True
+    try:
+        if os.readlink(live).rstrip("/") == PLACEHOLDER_DIR:
+            return True
+    except OSError:
+        return False
+    stamp = read_bytes(os.path.join(live, VALIDITY_FILE))
+    try:
+        not_before, not_after = (int(value) for value in stamp.decode("ascii").split())
+    except (AttributeError, ValueError):
+        return False
+    if renew_before_days is not None:
+        renew_at = not_after - renew_before_days * 86400
+    elif renew_at_fraction is not None:
+        renew_at = not_after - (not_after - not_before) * renew_at_fraction
+    else:
+        return False
+    return (time.time() if now is None else now) >= renew_at + HINT_MARGIN_SECONDS
+
+
+def stage_ahead(module, items, held, diff):
+    """Stage the offered keys (and probes) of the probably due certificates that have nothing staged yet."""
+    changed = False
+    for item, state in zip(items, held):
+        if not item["privkey"] or state.get("staged_csr") or not probably_due(
+                item["certificate_dir"], module.params["renew_at_fraction"], module.params["renew_before_days"]):
+            continue
+        staged = stage_item(module, item, diff)
+        state.update(staged_ahead=True, staged_csr=item["csr"], paths=staged["paths"])
+        changed = changed or bool(staged["paths"])
+    return changed
 
 
 def unmanaged_dirs(requested):
@@ -253,9 +322,13 @@ def remove_probe_item(module, item, diff):
 def discard_staged_item(module, item, diff):
     cdir = item["certificate_dir"]
     staged = os.path.join(cdir, STAGED_DIR)
+    probe = []
+    if item["probe_token"]:
+        probe, probe_diff = sync_challenges(item["webroot"], probe_items(item), "absent", module.check_mode)
+        diff["before"] += probe_diff["before"]
     current = read_bytes(os.path.join(staged, "request.csr"))
     if current is None or (item["csr"] and current.decode("ascii", "replace") != item["csr"]):
-        return dict(certificate_dir=cdir, paths=[])  # another run re-staged meanwhile: not ours to remove
+        return dict(certificate_dir=cdir, paths=probe)  # another run re-staged meanwhile: not ours to remove
     diff["before"] += "%s/next/: a stale staged key (already live)\n" % cdir
     if not module.check_mode:
         with certificate_lock(cdir, module.params["lock_timeout"]):
@@ -263,7 +336,7 @@ def discard_staged_item(module, item, diff):
                 for name in sorted(os.listdir(staged)):
                     os.unlink(os.path.join(staged, name))
                 os.rmdir(staged)
-    return dict(certificate_dir=cdir, paths=[staged])
+    return dict(certificate_dir=cdir, paths=probe + [staged])
 
 
 def run_step(module):
@@ -278,6 +351,11 @@ def run_step(module):
         result["unmanaged"] = unmanaged_dirs([item["certificate_dir"] for item in items])
         if module.params["test_command"]:
             result["config_test"] = config_test(module)
+        # After the config test: a host that fails it gets nothing staged.
+        if not module.check_mode:
+            result["changed"] = stage_ahead(module, items, result["certificates"], diff)
+        if module._diff and result["changed"]:
+            result["diff"] = diff
         return result
     act = dict(stage=stage_item, remove_probe=remove_probe_item, discard_staged=discard_staged_item)[step]
     result["certificates"] = [act(module, item, diff) for item in items]

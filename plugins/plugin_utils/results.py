@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
 
 
@@ -144,17 +146,31 @@ def cleanup_tokens(orders, plan):
     return tokens + ([plan["probe_token"]] if plan.get("probe_token") else [])
 
 
+def _validity(facts):
+    """[not_before, not_after] of issued certificate facts, in epoch seconds (the deploy writes it as a hint for the
+    next runs' stage-ahead), or None without them."""
+    try:
+        return [int(datetime.datetime.strptime(facts[key], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()) for key in ("not_before", "not_after")]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def deploy_items(issued, orders, host_plan):
-    """The certificate_deploy batch of this host: every due certificate the CA issued."""
+    """The certificate_deploy batch of this host: every due certificate the CA issued, with its validity."""
     items = []
     for plan in due_plans(host_plan):
         entry = next((order for order in issued or [] if order.get("name") == plan["name"] and order.get("cert")),
                      None)
         if entry is None:
             continue
-        items.append({"certificate_dir": plan["certificate_dir"], "cert": entry["cert"], "chain": entry.get("chain", ""),
-                      "webroot": plan.get("webroot"), "challenge_tokens": cleanup_tokens(orders, plan),
-                      "verify_server_name": (plan.get("verify_target") or {}).get("server_name") or plan["domains"][0]})
+        item = {"certificate_dir": plan["certificate_dir"], "cert": entry["cert"], "chain": entry.get("chain", ""),
+                "webroot": plan.get("webroot"), "challenge_tokens": cleanup_tokens(orders, plan),
+                "verify_server_name": (plan.get("verify_target") or {}).get("server_name") or plan["domains"][0]}
+        validity = _validity(entry.get("facts") or {})
+        if validity is not None:
+            item["validity"] = validity
+        items.append(item)
     return items
 
 

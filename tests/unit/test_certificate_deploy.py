@@ -63,10 +63,13 @@ def test_deploy_switches_live_reloads_and_is_idempotent(module_runner, cdir, tmp
     cert, chain, key = new_pair()
     stage(cdir, key)
     marker = tmp_path / "reloaded"
-    result = deploy(module_runner, cdir, cert, chain, test_command=["true"], reload_command=["touch", str(marker)])
+    result = deploy(module_runner, cdir, cert, chain, test_command=["true"], reload_command=["touch", str(marker)],
+                    validity=[1767225600, 1774972800])
     assert result["changed"] and result["reloaded"] and marker.exists()
     live = os.path.realpath(cdir / "live")
     assert live == result["release"] and "/releases/" in live
+    # the hint certificate_state's stage-ahead reads, beside the pair
+    assert open(os.path.join(live, "validity")).read() == "1767225600 1774972800\n"
     assert open(os.path.join(live, "fullchain.pem")).read() == cert + chain
     assert open(os.path.join(live, "privkey.pem")).read() == key
     assert stat.S_IMODE(os.stat(os.path.join(live, "privkey.pem")).st_mode) == 0o600

@@ -131,3 +131,116 @@ def test_a_bad_item_fails_before_any_write(module_runner, tmp_path):
     result = run(module_runner, step="stage", certificates=[
         {"certificate_dir": str(good), "privkey": KEY, "csr": "CSR"}, {"certificate_dir": "relative/dir"}])
     assert result["failed"] and "relative/dir" in result["msg"] and not good.exists()
+
+
+def release(cdir, name, validity=None):
+    """<cdir>/releases/<name> with a fullchain (and the validity the deploy writes), live -> it."""
+    directory = cdir / "releases" / name
+    directory.mkdir(parents=True)
+    (directory / "fullchain.pem").write_text("CERT")
+    if validity is not None:
+        (directory / "validity").write_text("%d %d\n" % validity)
+    if os.path.lexists(cdir / "live"):
+        os.unlink(cdir / "live")
+    os.symlink(os.path.join("releases", name), cdir / "live")
+
+
+def ahead(cdir, webroot, token="certfleet-probe-ahead"):
+    return {"certificate_dir": str(cdir), "webroot": str(webroot), "privkey": KEY, "csr": "CSR-AHEAD",
+            "probe_token": token, "probe_content": "probe body"}
+
+
+def test_read_stages_ahead_only_what_is_probably_due(module_runner, tmp_path):
+    """Stage ahead: the key, CSR and probe travel with the read and are written only where the host's hint says
+    due (nothing deployed, a placeholder, past the rule with the margin) and nothing is staged yet."""
+    import time
+    now = int(time.time())
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    bare, placeholder, valid, past, foreign, staged = (tmp_path / n for n in
+                                                         ("bare", "placeholder", "valid", "past", "foreign", "staged"))
+    for cdir in (bare, placeholder, valid, past, foreign, staged):
+        cdir.mkdir()
+    (placeholder / "placeholder").mkdir()
+    (placeholder / "placeholder" / "fullchain.pem").write_text("SELF-SIGNED")
+    os.symlink("placeholder", placeholder / "live")
+    release(valid, "r1", (now - 10 * 86400, now + 80 * 86400))  # 90 days, a third left at day 60: not due
+    release(past, "r1", (now - 70 * 86400, now + 20 * 86400))  # due since day 60
+    release(foreign, "r1")  # no validity: not ours to guess
+    release(staged, "r1", (now - 70 * 86400, now + 20 * 86400))
+    (staged / "next").mkdir()
+    (staged / "next" / "privkey.pem").write_text(KEY)
+    (staged / "next" / "request.csr").write_text("CSR-EARLIER")
+    items = [ahead(c, webroot, "certfleet-probe-%s" % c.name) for c in (bare, placeholder, valid, past, foreign, staged)]
+    read = run(module_runner, certificates=items, renew_at_fraction=0.33)
+    assert read["changed"] is True
+    by_dir = dict((entry["certificate_dir"], entry) for entry in read["certificates"])
+    for cdir in (bare, placeholder, past):
+        entry = by_dir[str(cdir)]
+        assert entry["staged_ahead"] is True and entry["staged_csr"] == "CSR-AHEAD", cdir.name
+        key = cdir / "next" / "privkey.pem"
+        assert key.read_text() == KEY and stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert (webroot / ".well-known" / "acme-challenge" / ("certfleet-probe-%s" % cdir.name)).read_text() \
+            == "probe body"
+    for cdir in (valid, foreign):
+        assert "staged_ahead" not in by_dir[str(cdir)] and not (cdir / "next").exists(), cdir.name
+    assert by_dir[str(staged)]["staged_csr"] == "CSR-EARLIER", "what an earlier run staged is never replaced"
+    assert (staged / "next" / "request.csr").read_text() == "CSR-EARLIER"
+    assert "SECRET" not in json.dumps(read)
+
+    # The same read with nothing probably due changes nothing: a run with nothing due writes nothing.
+    quiet = run(module_runner, certificates=[ahead(valid, webroot), ahead(foreign, webroot)], renew_at_fraction=0.33)
+    assert quiet["changed"] is False and not (valid / "next").exists()
+    # renew_before_days wins over the fraction: 85 days before the end is past for `valid`.
+    early = run(module_runner, certificates=[ahead(valid, webroot)], renew_at_fraction=0.33, renew_before_days=85)
+    assert early["certificates"][0]["staged_ahead"] is True
+
+
+def test_check_mode_and_a_failing_config_test_stage_nothing_ahead(module_runner, tmp_path):
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    cdir = tmp_path / "ssl"
+    cdir.mkdir()
+    checked = run(module_runner, check=True, certificates=[ahead(cdir, webroot)], renew_at_fraction=0.33)
+    assert checked["changed"] is False and not (cdir / "next").exists()
+    failed = run(module_runner, certificates=[ahead(cdir, webroot)], renew_at_fraction=0.33, test_command=["false"])
+    assert failed["failed"] and not (cdir / "next").exists()
+    assert not (webroot / ".well-known").exists()
+
+
+def test_discard_staged_removes_a_key_staged_ahead_and_its_probe(module_runner, tmp_path):
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    cdir = tmp_path / "ssl"
+    cdir.mkdir()
+    run(module_runner, certificates=[ahead(cdir, webroot)], renew_at_fraction=0.33)
+    probe = webroot / ".well-known" / "acme-challenge" / "certfleet-probe-ahead"
+    assert probe.exists() and (cdir / "next").exists()
+    gone = run(module_runner, step="discard_staged", certificate_dir=str(cdir), csr="CSR-AHEAD", webroot=str(webroot),
+               probe_token="certfleet-probe-ahead")
+    assert gone["changed"] is True and not probe.exists() and not (cdir / "next").exists()
+
+
+def test_the_host_hint_never_runs_ahead_of_the_control_nodes_rule():
+    """probably_due (host, standard library) and decision.lifetime_rule (control node) are the same formula: the hint
+    says due only once the rule has said so for the margin, so a run with nothing due never stages and discards."""
+    import datetime
+    from unittest import mock
+    from ansible_collections.certfleet.tls.plugins.modules import certificate_state
+    from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    for lifetime_days, fraction, days in ((90, 0.33, None), (47, 0.5, None), (90, 0.33, 30), (6, 0.2, None)):
+        end = start + datetime.timedelta(days=lifetime_days)
+        cert = mock.Mock(not_valid_before_utc=start, not_valid_after_utc=end)
+        for hours in range(0, lifetime_days * 24, 7):
+            now = start + datetime.timedelta(hours=hours)
+            rule_due = decision.lifetime_rule(cert, now, fraction, days)[0]
+            margin_ago = now - datetime.timedelta(seconds=certificate_state.HINT_MARGIN_SECONDS)
+            with mock.patch.object(certificate_state, "read_bytes", return_value=b"%d %d\n" % (
+                    start.timestamp(), end.timestamp())), \
+                    mock.patch.object(certificate_state.os.path, "exists", return_value=True), \
+                    mock.patch.object(certificate_state.os, "readlink", return_value="releases/r1"):
+                hint = certificate_state.probably_due("/ssl", fraction, days, now=now.timestamp())
+            assert not hint or rule_due, (lifetime_days, fraction, days, hours)
+            if decision.lifetime_rule(cert, margin_ago, fraction, days)[0]:
+                assert hint, "due for longer than the margin: the hint must say so (%s)" % ((lifetime_days, hours),)

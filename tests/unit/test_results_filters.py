@@ -108,6 +108,9 @@ def test_deploy_items_and_failures_per_certificate():
     items = results.deploy_items(issued, FIRST, PLAN_HOST)
     assert [(i["certificate_dir"], i["challenge_tokens"], i["verify_server_name"]) for i in items] == [
         ("/ssl/a", ["ta", "certfleet-probe-1"], "a.example.org")]
+    assert "validity" not in items[0], "no dates, no hint"
+    issued[0]["facts"] = {"not_before": "2026-01-01T00:00:00Z", "not_after": "2026-04-01T00:00:00Z"}
+    assert results.deploy_items(issued, FIRST, PLAN_HOST)[0]["validity"] == [1767225600, 1775001600]
     failures = results.host_failures(PLAN_HOST, FIRST, issued, {"certificates": [{"certificate_dir": "/ssl/a"}]})
     assert failures == ["certificate b: invalid", "certificate d: preflight failed"] or \
         sorted(failures) == sorted(["certificate b: invalid", "certificate d: preflight failed"])
