@@ -66,3 +66,13 @@ CERTIFICATE_STATE_SPEC = dict(
     renew_before_days=dict(type="float"),
     lock_timeout=dict(type="float", default=120),
 )
+
+# certfleet.tls.tls_decide: an action plugin on the control node (no module process); the module file documents it.
+TLS_DECIDE_SPEC = dict(
+    targets=dict(type="list", elements="dict", required=True),
+    renew_at_fraction=dict(type="float", default=0.33),
+    renew_before_days=dict(type="float"),
+    force=dict(type="bool", default=False),
+    timeout=dict(type="float", default=5),
+    workers=dict(type="int", default=16),
+)

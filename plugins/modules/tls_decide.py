@@ -79,42 +79,15 @@ ssh_hosts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.certfleet.tls.plugins.module_utils import _glue
-
-try:
-    from ansible_collections.certfleet.tls.plugins.module_utils._acme.decision import check_renewal_options, decide_over_tls
-    from ansible_collections.certfleet.tls.plugins.module_utils._tls.probe import served_leaf
-    IMPORT_ERROR = None
-except ImportError:
-    import traceback
-    IMPORT_ERROR = traceback.format_exc()
-
-
-def decide_fleet(call):
-    p = call.params
-    check_renewal_options(p["renew_at_fraction"], p["renew_before_days"])
-    for index, target in enumerate(p["targets"]):
-        if not target.get("host") or not target.get("address"):
-            raise _glue.InputError("targets[%d] needs host and address, got %s" % (index, sorted(target)))
-    hosts = decide_over_tls(p["targets"], lambda address, port, sni: served_leaf(address, port, sni, p["timeout"]),
-                            workers=p["workers"], renew_at_fraction=p["renew_at_fraction"],
-                            renew_before_days=p["renew_before_days"], force=p["force"])
-    return dict(changed=False, hosts=hosts, ssh_hosts=sorted(h for h, entry in hosts.items() if entry["ssh"]))
+from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import TLS_DECIDE_SPEC
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            targets=dict(type="list", elements="dict", required=True),
-            renew_at_fraction=dict(type="float", default=0.33),
-            renew_before_days=dict(type="float"),
-            force=dict(type="bool", default=False),
-            timeout=dict(type="float", default=5),
-            workers=dict(type="int", default=16),
-        ),
-        supports_check_mode=True,
-    )
-    _glue.run_module(module, decide_fleet, acme_requests=False, requires_acme=False, import_error=IMPORT_ERROR)
+    # The work is done by the action plugin of the same name, inside Ansible's worker on the control node (no module
+    # process to start: the whole decision is one controller task); this file documents it.
+    module = AnsibleModule(argument_spec=TLS_DECIDE_SPEC, supports_check_mode=True)
+    module.fail_json(msg="certfleet.tls.tls_decide runs on the control node as an action plugin; it cannot run as a "
+                         "module on its own")
 
 
 if __name__ == "__main__":

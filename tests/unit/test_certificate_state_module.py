@@ -1,9 +1,15 @@
 """certificate_state (the host side of the decide step) as a real process with the host interpreter."""
 
+import datetime
 import fcntl
 import json
 import os
 import stat
+import time
+from unittest import mock
+
+from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision
+from ansible_collections.certfleet.tls.plugins.modules import certificate_state
 
 HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else None
 KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRET\n-----END PRIVATE KEY-----\n"
@@ -153,12 +159,11 @@ def ahead(cdir, webroot, token="certfleet-probe-ahead"):
 def test_read_stages_ahead_only_what_is_probably_due(module_runner, tmp_path):
     """Stage ahead: the key, CSR and probe travel with the read and are written only where the host's hint says
     due (nothing deployed, a placeholder, past the rule with the margin) and nothing is staged yet."""
-    import time
     now = int(time.time())
     webroot = tmp_path / "www"
     webroot.mkdir()
-    bare, placeholder, valid, past, foreign, staged = (tmp_path / n for n in
-                                                         ("bare", "placeholder", "valid", "past", "foreign", "staged"))
+    names = ("bare", "placeholder", "valid", "past", "foreign", "staged")
+    bare, placeholder, valid, past, foreign, staged = (tmp_path / name for name in names)
     for cdir in (bare, placeholder, valid, past, foreign, staged):
         cdir.mkdir()
     (placeholder / "placeholder").mkdir()
@@ -224,10 +229,6 @@ def test_discard_staged_removes_a_key_staged_ahead_and_its_probe(module_runner, 
 def test_the_host_hint_never_runs_ahead_of_the_control_nodes_rule():
     """probably_due (host, standard library) and decision.lifetime_rule (control node) are the same formula: the hint
     says due only once the rule has said so for the margin, so a run with nothing due never stages and discards."""
-    import datetime
-    from unittest import mock
-    from ansible_collections.certfleet.tls.plugins.modules import certificate_state
-    from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     for lifetime_days, fraction, days in ((90, 0.33, None), (47, 0.5, None), (90, 0.33, 30), (6, 0.2, None)):
         end = start + datetime.timedelta(days=lifetime_days)
