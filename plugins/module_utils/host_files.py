@@ -201,3 +201,14 @@ def first_pem_certificate(data):
     if start < 0 or end < 0:
         return None
     return text[start:end + len("-----END CERTIFICATE-----")] + "\n"
+
+
+def exit_batch(module, result, diffs, failures):
+    """The end of a host module that acts on a batch of certificates: one diff for all of them ((before, after)
+    pairs), and one failure that names each failed item, with every item's result beside it."""
+    if diffs and module._diff:
+        result["diff"] = {"before": "".join(before for before, dummy in diffs),
+                          "after": "".join(after for dummy, after in diffs)}
+    if failures:
+        module.fail_json(msg="; ".join(failures), **result)
+    module.exit_json(**result)

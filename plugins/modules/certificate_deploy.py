@@ -230,8 +230,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
-    DEPLOY_MARKER, VALIDITY_FILE, STAGED_DIR, LockTimeout, atomic_write, certificate_lock, challenge_path, ensure_dir,
-    first_pem_certificate, read_bytes, replace_symlink, token_error)
+    DEPLOY_MARKER, STAGED_DIR, VALIDITY_FILE, LockTimeout, atomic_write, certificate_lock, challenge_path, ensure_dir,
+    exit_batch, first_pem_certificate, read_bytes, replace_symlink, token_error)
 
 PROBE_PREFIX = "certfleet-probe-"
 STAPLE_FILE = "ocsp.der"
@@ -652,12 +652,8 @@ def main():
         result.update(dict((key, value) for key, value in items[0].result.items() if key not in ("failed", "msg")))
         result["changed"] = items[0].result["changed"] or batch.result["reloaded"]
     diffs = [item.result.pop("diff") for item in items if "diff" in item.result]
-    if diffs and module._diff:
-        result["diff"] = {"before": "".join(d["before"] for d in diffs), "after": "".join(d["after"] for d in diffs)}
-    failures = [item.failure for item in items if item.failure]
-    if failures:
-        module.fail_json(msg="; ".join(failures), **result)
-    module.exit_json(**result)
+    exit_batch(module, result, [(d["before"], d["after"]) for d in diffs],
+               [item.failure for item in items if item.failure])
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils.host_files import (
-    LockTimeout, atomic_write, certificate_lock, read_bytes)
+    LockTimeout, atomic_write, certificate_lock, exit_batch, read_bytes)
 
 STAPLE_FILE = "ocsp.der"
 NGINX_STAPLING_FILE = "nginx-stapling.conf"
@@ -298,13 +298,8 @@ def main():
         if item.failure:
             item.result.update(failed=True, msg=item.failure)
     result = dict(changed=any(item.result["changed"] for item in items), staples=[item.result for item in items])
-    diffs = [item.diff for item in items if item.diff]
-    if diffs and module._diff:
-        result["diff"] = {"before": "".join(d[0] for d in diffs), "after": "".join(d[1] for d in diffs)}
-    failures = [item.failure for item in items if item.failure]
-    if failures:
-        module.fail_json(msg="; ".join(failures), **result)
-    module.exit_json(**result)
+    exit_batch(module, result, [item.diff for item in items if item.diff],
+               [item.failure for item in items if item.failure])
 
 
 if __name__ == "__main__":

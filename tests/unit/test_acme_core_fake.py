@@ -206,15 +206,22 @@ def test_ari_cert_id_matches_rfc9773_example_construction():
         renewal.ari_cert_id(cert)
 
 
+def issued_with_ari_window(fake, start_days, end_days):
+    """Issue one certificate from the fake CA and give it an ARI window from now + start to now + end days;
+    (session, certificate, its ARI certID, now)."""
+    sess = session(fake)
+    dummy, done = issue(sess, request())
+    cert = load_certificate(done["cert"])
+    cert_id = renewal.ari_cert_id(cert)
+    now = datetime.datetime.now(UTC)
+    fake.renewal_windows[cert_id] = ((now + datetime.timedelta(days=start_days)).isoformat(),
+                                     (now + datetime.timedelta(days=end_days)).isoformat())
+    return sess, cert, cert_id, now
+
+
 def test_ari_window_drives_the_decision():
     with FakeAcme(ari=True) as fake:
-        sess = session(fake)
-        dummy, done = issue(sess, request())
-        cert = load_certificate(done["cert"])
-        cert_id = renewal.ari_cert_id(cert)
-        now = datetime.datetime.now(UTC)
-        fake.renewal_windows[cert_id] = ((now + datetime.timedelta(days=60)).isoformat(),
-                                         (now + datetime.timedelta(days=62)).isoformat())
+        sess, cert, cert_id, now = issued_with_ari_window(fake, 60, 62)
         info = renewal.fetch_renewal_info(sess, cert)
         assert info["retry_after"] == 21600
         assert renewal.ari_decision(info, cert_id, now)[0] is False
@@ -368,13 +375,7 @@ def test_a_hostile_ari_window_never_postpones_the_lifetime_rule():
     """The fake CA says "renew in a year" for a certificate whose lifetime rule already says renew: still due."""
     from ansible_collections.certfleet.tls.plugins.module_utils._acme import decision
     with FakeAcme(ari=True) as fake:
-        sess = session(fake)
-        dummy, done = issue(sess, request())
-        cert = load_certificate(done["cert"])
-        cert_id = renewal.ari_cert_id(cert)
-        now = datetime.datetime.now(UTC)
-        fake.renewal_windows[cert_id] = ((now + datetime.timedelta(days=365)).isoformat(),
-                                         (now + datetime.timedelta(days=366)).isoformat())
+        sess, cert, cert_id, now = issued_with_ari_window(fake, 365, 366)
         info = dict(renewal.fetch_renewal_info(sess, cert), cert_id=cert_id)
         domains = sorted(n.lower() for n in certificate_facts_of(cert))
         late = cert.not_valid_after_utc - datetime.timedelta(minutes=1)  # a minute before expiry
