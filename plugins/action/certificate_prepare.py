@@ -5,7 +5,8 @@
 
     check the requests -> read the host -> decide -> choose the key -> stage -> preflight
 
-Every certificate of the host goes through each step together: one host exec reads them all, one stages them all.
+Every certificate of the host goes through each step together: one host exec reads them all (and stages ahead
+the keys of those the host's hint finds probably due), one more stages what the hint did not see coming.
 
 Why an action plugin: the decision needs ``cryptography`` (the host has only Python), the key must be made
 on the control node, and the probe is fetched from the control node. Doing all of it inside one task keeps
