@@ -10,16 +10,8 @@ short_description: How many hosts of the run request each certificate
 version_added: 0.2.0
 description:
   - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
-options:
-  _input:
-    description: Host names (C(ansible_play_hosts)).
-    type: raw
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
-author:
-  - certfleet.tls developers (@certfleet)
+extends_documentation_fragment:
+  - certfleet.tls.play_hosts
 """
 
 EXAMPLES = r"""

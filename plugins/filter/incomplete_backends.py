@@ -15,21 +15,14 @@ description:
     (C(backend_hosts) in an item). The list is what survives AWX job slicing, which gives each slice an inventory
     whose groups hold only that slice's hosts.
 options:
-  _input:
-    description: Host names (C(ansible_play_hosts)).
-    type: raw
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable; each host's requests are read from it.
-    type: dict
   groups:
     description: The C(groups) magic variable.
     type: dict
   play_hosts_all:
     description: Every host of this run (C(ansible_play_hosts_all)).
     type: list
-author:
-  - certfleet.tls developers (@certfleet)
+extends_documentation_fragment:
+  - certfleet.tls.play_hosts
 """
 
 EXAMPLES = r"""

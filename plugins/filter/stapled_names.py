@@ -12,16 +12,8 @@ description:
   - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
   - The certificate role fetches the OCSP staple of each new certificate named here once for the play, right after
     issuance, so that the renewal goes live stapled.
-options:
-  _input:
-    description: Host names (C(ansible_play_hosts)).
-    type: raw
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
-author:
-  - certfleet.tls developers (@certfleet)
+extends_documentation_fragment:
+  - certfleet.tls.play_hosts
 """
 
 EXAMPLES = r"""
