@@ -132,16 +132,15 @@ def collect(module, items=None, state=None, label="challenge"):
     """(webroot, token, content) of each item, every token checked first; ``items`` defaults to the options."""
     params = module.params
     state = state or params["state"]
-    if items is not None:
-        pass
-    elif params["challenges"] is not None:
-        items = params["challenges"]
-    elif params["tokens"] is not None:
-        items = [{"token": token} for token in params["tokens"]]
-    elif params["token"] is not None:
-        items = [{"token": params["token"], "key_authorization": params["key_authorization"]}]
-    else:
-        module.fail_json(msg="give token (with key_authorization), challenges, or tokens (state=absent)")
+    if items is None:
+        if params["challenges"] is not None:
+            items = params["challenges"]
+        elif params["tokens"] is not None:
+            items = [{"token": token} for token in params["tokens"]]
+        elif params["token"] is not None:
+            items = [{"token": params["token"], "key_authorization": params["key_authorization"]}]
+        else:
+            module.fail_json(msg="give token (with key_authorization), challenges, or tokens (state=absent)")
     wanted = []
     for index, item in enumerate(items):
         token = item.get("token")

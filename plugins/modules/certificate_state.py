@@ -237,7 +237,12 @@ def stage_ahead(module, items, held, diff):
         if not item["privkey"] or state.get("staged_csr") or not probably_due(
                 item["certificate_dir"], module.params["renew_at_fraction"], module.params["renew_before_days"]):
             continue
-        staged = stage_item(module, item, diff)
+        staged = stage_item(module, item, diff, only_if_unstaged=True)
+        if staged is None:
+            # Another run staged a key since the read: report it as the read would have; nothing written here.
+            state["staged_csr"] = read_bytes(os.path.join(item["certificate_dir"], STAGED_DIR,
+                                                          "request.csr")).decode("ascii", "replace")
+            continue
         state.update(staged_ahead=True, staged_csr=item["csr"], paths=staged["paths"])
         changed = changed or bool(staged["paths"])
     return changed
@@ -284,7 +289,9 @@ def probe_items(item):
     return [(token, item["probe_content"] or "")]
 
 
-def stage_item(module, item, diff):
+def stage_item(module, item, diff, only_if_unstaged=False):
+    """Write the item's key, CSR and probe. ``only_if_unstaged`` (staging ahead): write nothing if another run staged
+    a key after this one read the host (checked under the lock) and return None."""
     cdir = item["certificate_dir"]
     staged = os.path.join(cdir, STAGED_DIR)
     paths = []
@@ -295,10 +302,10 @@ def stage_item(module, item, diff):
         paths += [os.path.join(staged, "privkey.pem"), os.path.join(staged, "request.csr")]
         # The key itself never goes into a diff.
         had_key = os.path.exists(os.path.join(staged, "privkey.pem"))
-        diff["before"] += "%s/next/privkey.pem: %s\n" % (cdir, "a previous key" if had_key else "absent")
-        diff["after"] += "%s/next/privkey.pem: a new key (content not shown), next/request.csr\n" % cdir
         if not module.check_mode:
             with certificate_lock(cdir, module.params["lock_timeout"]):
+                if only_if_unstaged and os.path.exists(os.path.join(staged, "request.csr")):
+                    return None
                 ensure_dir(staged, 0o700)
                 os.chmod(staged, 0o700)  # also when an older run left it wider
                 # Key before CSR: a CSR never points at a missing key. The old order record belonged to the old key.
@@ -306,6 +313,8 @@ def stage_item(module, item, diff):
                 atomic_write(os.path.join(staged, "request.csr"), item["csr"], 0o644)
                 if os.path.exists(os.path.join(staged, "order.json")):
                     os.unlink(os.path.join(staged, "order.json"))
+        diff["before"] += "%s/next/privkey.pem: %s\n" % (cdir, "a previous key" if had_key else "absent")
+        diff["after"] += "%s/next/privkey.pem: a new key (content not shown), next/request.csr\n" % cdir
     if probe:
         written, probe_diff = sync_challenges(item["webroot"], probe, "present", module.check_mode)
         paths += written

@@ -245,3 +245,23 @@ def test_the_host_hint_never_runs_ahead_of_the_control_nodes_rule():
             assert not hint or rule_due, (lifetime_days, fraction, days, hours)
             if decision.lifetime_rule(cert, margin_ago, fraction, days)[0]:
                 assert hint, "due for longer than the margin: the hint must say so (%s)" % ((lifetime_days, hours),)
+
+
+def test_staging_ahead_never_replaces_a_key_another_run_staged_meanwhile(tmp_path):
+    """Two runs at once: the read saw nothing staged, but under the lock next/ holds another run's key. Nothing is
+    written, and the read reports the key that is there (the deploy's pair check covers the rest)."""
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    cdir = tmp_path / "ssl"
+    (cdir / "next").mkdir(parents=True)
+    (cdir / "next" / "privkey.pem").write_text("OTHER RUN'S KEY")
+    (cdir / "next" / "request.csr").write_text("CSR-OTHER")
+    item = ahead(cdir, webroot)
+    module = mock.Mock(check_mode=False, params={"lock_timeout": 1.0})
+    diff = {"before": "", "after": ""}
+    state = {"certificate_dir": str(cdir), "paths": []}  # what a read that came first saw: nothing staged
+    module.params.update(renew_at_fraction=0.33, renew_before_days=None)
+    changed = certificate_state.stage_ahead(module, [item], [state], diff)
+    assert changed is False and "staged_ahead" not in state and state["staged_csr"] == "CSR-OTHER"
+    assert (cdir / "next" / "privkey.pem").read_text() == "OTHER RUN'S KEY"
+    assert not (webroot / ".well-known").exists()
