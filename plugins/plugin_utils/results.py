@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
+from ansible_collections.certfleet.tls.plugins.plugin_utils.staples import attach_staples
 
 
 def certificate_result(plan, issued=None, deployed=None, verified=None, failure=None):
@@ -262,6 +263,80 @@ def host_results(host_plan, issued=None, deployed=None, verified=None, failure=N
                         "reason": "no longer requested: its files are left in place (remove them when no site "
                                   "uses them)"})
     return entries
+
+
+# The fleet steps below compute, once per play (a run_once set_fact), what each host's own task then reads by its
+# name. ansible-core 2.19 compiles every template each time it is rendered, in every host's worker: the same chain of
+# role variables, rendered in each host's push, deploy, results and failure tasks, cost each host 10 to 25 template
+# compilations per task (about 0.1 CPU-s), more than the module run itself (docs/benchmarks.md).
+
+
+def _plan_of(hostvars, host):
+    return hostvars[host].get("__certificate_plan") or {}
+
+
+def fleet_push(hosts, hostvars, orders, deferred=None):
+    """{host: its acme_challenge_file input} for the hosts of ``hosts`` with something to push or remove.
+
+    Each entry: ``challenges`` and ``order_records`` (push_items), and ``remove_challenges``: the preflight probes of
+    its certificates that the per-run order cap deferred (they are not ordered in this run). Hosts with nothing to
+    write or remove are left out: their push task is skipped.
+    """
+    deferred = deferred or []
+    fleet = {}
+    for host in hosts:
+        plan = _plan_of(hostvars, host)
+        push = push_items(orders, plan)
+        mine = [entry.get("name") for entry in plan.get("certificates") or [] if entry.get("name") in deferred]
+        if push["challenges"] or mine:
+            fleet[host] = dict(push, remove_challenges=cleanup_items(orders, plan, only_names=mine) if mine else [])
+    return fleet
+
+
+def fleet_deploy(hosts, hostvars, issued, orders, staples=None):
+    """{host: its certificate_deploy batch} for the hosts of ``hosts`` with a certificate the CA issued: deploy_items,
+    each with its certificate's verified good staple when one was fetched (attach_staples)."""
+    fleet = {}
+    for host in hosts:
+        items = deploy_items(issued, orders, _plan_of(hostvars, host))
+        if items:
+            fleet[host] = attach_staples(items, staples)
+    return fleet
+
+
+def _request_summary(host_vars):
+    """What the request says, for a host whose decide result lists no certificate (as the role's
+    __certificate_request_summary)."""
+    domains = host_vars.get("certificate_domains") or []
+    return {"name": host_vars.get("certificate_name") or ",".join(domains) or "certificate_requests",
+            "certificate_dir": host_vars.get("certificate_dir") or None, "domains": domains}
+
+
+def fleet_outcomes(hosts, hostvars, orders=None, issued=None, verified=None, deferred=None, excluded=None,
+                   decision=None):
+    """{host: {"results": its new certificate_results, "failures": messages}} for every host of ``hosts``.
+
+    ``results``: the host's earlier certificate_results merged with host_results of this run (what it holds and
+    serves now). ``failures``: host_failures, only for a host with a due or failed certificate (a host with nothing
+    due has none). The decide result is the host's own, or, decided over TLS without SSH, tls_decide's entry
+    (``decision``: its result).
+    """
+    decided = (decision or {}).get("hosts") or {}
+    fleet = {}
+    for host in hosts:
+        host_vars = hostvars[host]
+        plan = host_vars.get("__certificate_plan") or {}
+        effective = plan if "certificates" in plan else decided.get(host) or {}
+        deployed = host_vars.get("__certificate_deployed") or {}
+        pending = any(entry.get("due") or entry.get("failed") for entry in plan.get("certificates") or [])
+        request = None if effective.get("certificates") else _request_summary(host_vars)
+        new = host_results(effective, issued=issued, deployed=deployed, verified=verified, request=request,
+                           deferred=deferred, excluded=excluded)
+        fleet[host] = {
+            "results": merge_certificate_results(host_vars.get("certificate_results") or [], new),
+            "failures": host_failures(plan, orders, issued, deployed, deferred, excluded) if pending else [],
+        }
+    return fleet
 
 
 def backend_counts(hosts, hostvars):

@@ -247,3 +247,86 @@ def test_stapled_names_are_the_plays_stapling_requests_each_once():
     }
     assert results.stapled_names(["web1", "web2", "web3", "broken"], hostvars) == ["www.example.org", "blog"]
     assert results.stapled_names(["web3"], hostvars) == []
+
+
+# The fleet steps: computed once per play, each host's entry must be what that host's own task computed before.
+FLEET_ORDERS = [
+    {"name": "www", "order_url": "https://ca/o/1", "challenge_type": "http-01",
+     "challenges": [{"token": "t1", "key_authorization": "t1.k"}]},
+    {"name": "api", "order_url": "https://ca/o/2", "challenge_type": "http-01", "failed": True, "msg": "rate limited",
+     "challenges": []},
+]
+FLEET_ISSUED = [{"name": "www", "cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "chain": "",
+                 "facts": {"serial": "bb", "not_before": "2026-12-01T00:00:00Z", "not_after": "2027-03-01T00:00:00Z"}}]
+
+
+def _fleet_plan(*certificates):
+    return {"certificates": [dict({"certificate_dir": "/ssl/" + c["name"], "webroot": "/var/www",
+                                   "domains": [c["name"] + ".example.org"],
+                                   "verify_target": {"name": "web1", "certificate": c["name"]}}, **c)
+                             for c in certificates]}
+
+
+def test_fleet_push_is_each_hosts_push_and_leaves_out_hosts_with_nothing_to_do():
+    hostvars = {
+        "web1": {"__certificate_plan": _fleet_plan({"name": "www", "due": True})},
+        "web2": {"__certificate_plan": _fleet_plan({"name": "www", "due": False})},
+        "web3": {"__certificate_plan": _fleet_plan({"name": "later", "due": True, "probe_token": "p1"})},
+        "web4": {},  # decided over TLS: no plan of its own
+    }
+    fleet = results.fleet_push(["web1", "web2", "web3", "web4"], hostvars, FLEET_ORDERS, deferred=["later"])
+    assert sorted(fleet) == ["web1", "web3"]
+    own = results.push_items(FLEET_ORDERS, hostvars["web1"]["__certificate_plan"])
+    assert fleet["web1"] == dict(own, remove_challenges=[])
+    assert fleet["web1"]["challenges"][0]["webroot"] == "/var/www"
+    # a deferred certificate is not ordered: only its preflight probe goes away
+    assert fleet["web3"] == {"challenges": [], "order_records": [],
+                             "remove_challenges": [{"token": "p1", "webroot": "/var/www"}]}
+
+
+def test_fleet_deploy_gives_each_host_its_issued_certificates_with_their_staples():
+    hostvars = {"web1": {"__certificate_plan": _fleet_plan({"name": "www", "due": True})},
+                "web2": {"__certificate_plan": _fleet_plan({"name": "api", "due": True})}}
+    staples = [{"item": FLEET_ISSUED[0], "supported": True, "status": "good", "response": "c3RhcGxl"}]
+    fleet = results.fleet_deploy(["web1", "web2"], hostvars, FLEET_ISSUED, FLEET_ORDERS, staples)
+    assert list(fleet) == ["web1"]  # api failed at the CA: nothing to deploy on web2
+    [item] = fleet["web1"]
+    assert item == dict(results.deploy_items(FLEET_ISSUED, FLEET_ORDERS, hostvars["web1"]["__certificate_plan"])[0],
+                        ocsp_response="c3RhcGxl")
+    assert item["challenge_tokens"] == ["t1"] and item["validity"][1] > item["validity"][0]
+    assert results.fleet_deploy(["web1"], hostvars, FLEET_ISSUED, FLEET_ORDERS, [])["web1"][0].get("ocsp_response") \
+        is None
+
+
+def test_fleet_outcomes_are_each_hosts_results_and_failures():
+    web1_plan = _fleet_plan({"name": "www", "due": True, "current": {"serial": "aa"}})
+    web2_plan = _fleet_plan({"name": "api", "due": True, "current": {"serial": "cc"}})
+    deployed = {"certificates": [{"certificate_dir": "/ssl/www", "changed": True, "release": "/ssl/www/releases/1"}]}
+    hostvars = {
+        "web1": {"__certificate_plan": web1_plan, "__certificate_deployed": deployed,
+                 "certificate_results": [{"name": "old-site", "serial": "01"}, {"name": "www", "serial": "aa"}]},
+        "web2": {"__certificate_plan": web2_plan, "__certificate_deployed": {"skipped": True}},
+        "web3": {"__certificate_plan": {"skipped": True}},
+    }
+    decision = {"hosts": {"web3": _fleet_plan({"name": "static", "due": False, "code": "valid",
+                                               "current": {"serial": "dd"}})}}
+    verified = [{"name": "web1", "certificate": "www", "verified": True, "serial": "bb"}]
+    fleet = results.fleet_outcomes(["web1", "web2", "web3"], hostvars, orders=FLEET_ORDERS, issued=FLEET_ISSUED,
+                                   verified=verified, decision=decision)
+    # web1: the new certificate went live and verified; its earlier entry for another site is kept
+    assert [(e["name"], e["serial"]) for e in fleet["web1"]["results"]] == [("old-site", "01"), ("www", "bb")]
+    assert fleet["web1"]["results"][1]["verified"] is True and fleet["web1"]["failures"] == []
+    # web2: its order failed at the CA: it still holds its old pair, and fails by name
+    assert fleet["web2"]["results"][0]["serial"] == "cc"
+    assert fleet["web2"]["failures"] == ["certificate api: rate limited"]
+    assert fleet["web2"]["failures"] == results.host_failures(web2_plan, FLEET_ORDERS, FLEET_ISSUED, {"skipped": True})
+    # web3: decided over TLS, never reached over SSH: tls_decide's entry, nothing due, nothing failed
+    assert [(e["name"], e["serial"], e["due"]) for e in fleet["web3"]["results"]] == [("static", "dd", False)]
+    assert fleet["web3"]["failures"] == []
+
+
+def test_fleet_outcomes_of_a_host_without_certificates_name_its_request():
+    hostvars = {"web1": {"__certificate_plan": {"certificates": [], "msg": "certificate_requests is empty"},
+                         "certificate_domains": ["www.example.org"]}}
+    [entry] = results.fleet_outcomes(["web1"], hostvars)["web1"]["results"]
+    assert entry["name"] == "www.example.org" and entry["msg"] == "certificate_requests is empty" and entry["failed"]

@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: certfleet.tls developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: fleet_push
+short_description: Every host's challenge push, computed once for the play
+version_added: 0.3.0
+description:
+  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
+  - Computed once per play (a C(run_once) set_fact) and read by each host by its name, instead of being templated in
+    every host's own task.
+extends_documentation_fragment:
+  - certfleet.tls.play_hosts
+options:
+  orders:
+    description: The C(orders) of the first M(certfleet.tls.acme_order) step.
+    type: list
+    elements: dict
+    required: true
+  deferred:
+    description: Names of the certificates that C(certificate_max_orders_per_run) deferred; their preflight probes are removed.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Use it
+  ansible.builtin.set_fact:
+    push: "{{ ansible_play_batch | certfleet.tls.fleet_push(hostvars, first_step.orders, deferred_names) }}"
+  run_once: true
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - "C({host: {challenges, order_records, remove_challenges}}): the M(certfleet.tls.acme_challenge_file) input of each host with something to write or remove."
+    - Hosts with nothing to push are left out.
+  type: dict
+"""
+
+from ansible_collections.certfleet.tls.plugins.plugin_utils import results
+from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import as_filter
+
+fleet_push = as_filter(results.fleet_push)
+
+
+class FilterModule:
+    def filters(self):
+        return {"fleet_push": fleet_push}
