@@ -31,6 +31,8 @@ description:
     reports it failed, so that nothing lingers at the CA.
   - O(profile) is checked against the profiles the CA's directory lists before any request is signed, so a
     misspelt profile costs no account lookup and no order.
+  - Its action plugin runs this code inside Ansible's worker on the control node, not as a separate Python
+    process; the task's host and connection are not used (plugins/plugin_utils/worker_module.py).
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -439,7 +441,8 @@ def place_and_finalize(call):
     return out
 
 
-def main():
+def module_kwargs():
+    """The AnsibleModule arguments, shared with the action plugin that runs this module in Ansible's worker."""
     argument_spec = _glue.acme_argument_spec()
     argument_spec.update(
         name=dict(type="str"),
@@ -460,7 +463,7 @@ def main():
         workers=dict(type="int", default=8),
         acme_session=dict(type="dict"),
     )
-    module = AnsibleModule(
+    return dict(
         argument_spec=argument_spec,
         mutually_exclusive=_glue.ACME_MUTUALLY_EXCLUSIVE + [
             ("orders", "csr_path", "csr_content", "private_key_path", "private_key_content")],
@@ -469,7 +472,14 @@ def main():
         required_by={"private_key_path": "domains", "private_key_content": "domains"},
         supports_check_mode=True,
     )
+
+
+def run(module):
     _glue.run_module(module, place_and_finalize)
+
+
+def main():
+    run(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ description:
   - The parameters of RFC 8657 are checked when the module knows what they are matched against. C(validationmethods)
     is checked against O(challenge_type), and C(accounturi) against O(account_uri).
   - Nothing is changed, so it runs in check mode too.
+  - Its action plugin runs this code inside Ansible's worker on the control node, not as a separate Python
+    process; the task's host and connection are not used (plugins/plugin_utils/worker_module.py).
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -248,8 +250,9 @@ def check(call):
     return out
 
 
-def main():
-    module = AnsibleModule(
+def module_kwargs():
+    """The AnsibleModule arguments, shared with the action plugin that runs this module in Ansible's worker."""
+    return dict(
         argument_spec=dict(
             domains=dict(type="list", elements="str", required=True),
             acme_directory=dict(type="str"),
@@ -265,9 +268,16 @@ def main():
         required_one_of=[("acme_directory", "caa_identities")],
         supports_check_mode=True,
     )
+
+
+def run(module):
     if DNS_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("dnspython (on the control node)"), exception=DNS_IMPORT_ERROR)
     _glue.run_module(module, check, acme_requests=False, requires_acme=False)
+
+
+def main():
+    run(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ description:
     no staple-file directive and fetches its own staples (C(SSLUseStapling), C(SSLStaplingCache)), which needs
     the server to reach the responder. See docs/ocsp.md.'
   - Only reads, so it runs in check mode as well and always reports C(changed=false).
+  - Its action plugin runs this code inside Ansible's worker on the control node, not as a separate Python
+    process; the task's host and connection are not used (plugins/plugin_utils/worker_module.py).
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -271,8 +273,9 @@ def check(call):
     return result
 
 
-def main():
-    module = AnsibleModule(
+def module_kwargs():
+    """The AnsibleModule arguments, shared with the action plugin that runs this module in Ansible's worker."""
+    return dict(
         argument_spec=dict(
             cert_path=dict(type="path"),
             cert_content=dict(type="str"),
@@ -289,7 +292,14 @@ def main():
         required_one_of=[("cert_path", "cert_content")],
         supports_check_mode=True,
     )
+
+
+def run(module):
     _glue.run_module(module, check, acme_requests=False, requires_acme=False, import_error=IMPORT_ERROR)
+
+
+def main():
+    run(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

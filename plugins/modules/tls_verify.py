@@ -18,6 +18,8 @@ description:
   - With O(check_staple), it also reads the OCSP response the host staples in the handshake and verifies it
     against the issuer in the served chain (see RV(results[].staple)).
   - Read-only; it never changes anything.
+  - Its action plugin runs this code inside Ansible's worker on the control node, not as a separate Python
+    process; the task's host and connection are not used (plugins/plugin_utils/worker_module.py).
 author:
   - certfleet.tls developers (@certfleet)
 options:
@@ -272,8 +274,9 @@ def verify(call):
     return out
 
 
-def main():
-    module = AnsibleModule(
+def module_kwargs():
+    """The AnsibleModule arguments, shared with the action plugin that runs this module in Ansible's worker."""
+    return dict(
         argument_spec=dict(
             targets=dict(type="list", elements="dict", required=True),
             expect_serials=dict(type="dict", default={}),
@@ -287,7 +290,14 @@ def main():
         ),
         supports_check_mode=True,
     )
+
+
+def run(module):
     _glue.run_module(module, verify, acme_requests=False, requires_acme=False, import_error=IMPORT_ERROR)
+
+
+def main():
+    run(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

@@ -302,3 +302,18 @@ def test_a_batch_reloads_once_and_one_bad_certificate_does_not_hold_back_the_oth
     assert result["certificates"][1]["failed"]
     assert os.readlink(dirs[0] / "live").startswith("releases/") and os.readlink(dirs[1] / "live") == "placeholder"
     assert reloads.read_text() == "x\n"  # one reload for the batch
+
+
+def test_the_confirmation_looks_again_soon_after_the_reload_then_every_0_3_s(monkeypatch):
+    from ansible_collections.certfleet.tls.plugins.modules import certificate_deploy as module
+    served = iter([b"old", b"old", b"old", b"new"])
+    slept = []
+    monkeypatch.setattr(module, "served_der", lambda address, port, name: next(served))
+    monkeypatch.setattr(module.time, "sleep", slept.append)
+    params = {"verify_address": "127.0.0.1", "verify_port": 443}
+    assert module.wait_until_served(params, "www.example.org", b"new", deadline=float("inf"))[0] is True
+    assert slept == [0.02, 0.05, 0.1]
+    slept.clear()
+    served = iter([b"old"] * 6 + [b"new"])
+    assert module.wait_until_served(params, "www.example.org", b"new", deadline=float("inf"))[0] is True
+    assert slept == [0.02, 0.05, 0.1, 0.2, 0.3, 0.3]
