@@ -49,7 +49,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - "C({host: {results, failures}}): the host's new C(certificate_results) (earlier entries merged) and the messages of its certificates that did not go live."
+    - "C({host: {results, failures}}): the host's new C(certificate_results) (earlier entries merged)"
+    - and the messages of its certificates that did not go live.
   type: dict
 """
 

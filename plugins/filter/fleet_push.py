@@ -36,7 +36,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - "C({host: {challenges, order_records, remove_challenges}}): the M(certfleet.tls.acme_challenge_file) input of each host with something to write or remove."
+    - "C({host: {challenges, order_records, remove_challenges}}): the M(certfleet.tls.acme_challenge_file) input"
+    - of each host with something to write or remove.
     - Hosts with nothing to push are left out.
   type: dict
 """

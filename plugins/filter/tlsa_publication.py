@@ -27,6 +27,11 @@ options:
     description: TTL of the records, in seconds.
     type: int
     default: 3600
+  outcomes:
+    description:
+      - The play's C(certfleet.tls.fleet_outcomes). A host listed there is read from its C(results) instead of its
+        C(certificate_results) (the certificate role publishes before it sets them).
+    type: dict
 author:
   - certfleet.tls developers (@certfleet)
 """
@@ -56,10 +61,10 @@ from ansible_collections.certfleet.tls.plugins.plugin_utils.filter_glue import a
 
 
 @as_filter
-def tlsa_publication(value, hostvars, ttl=3600):
+def tlsa_publication(value, hostvars, ttl=3600, outcomes=None):
     """The documented options only: the ports come from each request's ``tlsa_ports`` or the host's
     ``certificate_tlsa_ports`` (the step's ``default_ports`` is not an option of the filter)."""
-    return dane.tlsa_publication(value, hostvars, ttl=ttl)
+    return dane.tlsa_publication(value, hostvars, ttl=ttl, outcomes=outcomes)
 
 
 class FilterModule:

@@ -72,8 +72,12 @@ def certificate_keys(entry):
     return keys
 
 
-def tlsa_publication(hosts, hostvars, ttl=3600, default_ports=(443,)):
+def tlsa_publication(hosts, hostvars, ttl=3600, default_ports=(443,), outcomes=None):
     """The TLSA RRsets to publish for the certificates of ``hosts``, read from their ``certificate_results``.
+
+    ``outcomes``: the play's fleet_outcomes ({host: {"results": ...}}), whose results a host gets in the same task
+    that may fail it, after this step; they win over its ``certificate_results`` (those of an earlier play, or of a
+    host outside the current batch).
 
     Returns dict(records=[{record, type, values, ttl}], certificates=[{name, pins, served_extra, owners}],
     zone_lines=[...]). One RRset per owner name (``_<port>._tcp.<name>.``), the union over every host and
@@ -84,10 +88,12 @@ def tlsa_publication(hosts, hostvars, ttl=3600, default_ports=(443,)):
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
         raise DaneError("certificate_tlsa_ttl must be seconds >= 0 (got %r)" % (ttl,))
     rrsets, owners_order, certificates = {}, [], {}
+    outcomes = outcomes or {}
     for host in hosts:
         host_vars = hostvars[host]
         requests = None
-        for entry in host_vars.get("certificate_results") or []:
+        results = (outcomes[host] or {}).get("results") if host in outcomes else host_vars.get("certificate_results")
+        for entry in results or []:
             keys = certificate_keys(entry)
             if not keys or entry.get("managed") is False:
                 continue

@@ -63,11 +63,12 @@ def run_module_in_worker(module_file, args_validator, check_mode):
     kwargs.pop("supports_check_mode", None)  # every controller module supports it (sanity checks the module file)
     validation, params = args_validator(**kwargs)
     module = WorkerModule(params, check_mode)
+    result = None
     try:
         module_file.run(module)
     except ModuleExit as done:
         result = done.result
-    else:
+    if result is None:
         raise AnsibleActionFail("%s returned without exit_json or fail_json (a certfleet.tls bug)"
                                 % module_file.__name__)
     if module.warnings:

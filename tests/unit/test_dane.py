@@ -123,3 +123,15 @@ def test_a_bad_pin_or_ttl_is_refused_by_name():
 def test_pin_role(served, expected):
     assert dane.pin_role(served, {"active": ACTIVE, "backup": BACKUP}) == expected
     assert dane.pin_role(served, {}) is None
+
+
+def test_this_runs_outcomes_win_over_the_results_of_an_earlier_play():
+    """The role publishes before the task that sets certificate_results (and may fail the host): a host's new
+    results come from the play's fleet_outcomes; a host outside them (another batch) keeps its certificate_results."""
+    hostvars = hostvars_of(web1=[entry("a.example.org", ["a.example.org"], OLD)],
+                           web2=[entry("b.example.org", ["b.example.org"], OLD)])
+    outcomes = {"web1": {"results": [entry("a.example.org", ["a.example.org"], ACTIVE)], "failures": []}}
+    out = dane.tlsa_publication(["web1", "web2"], hostvars, outcomes=outcomes)
+    by_owner = dict((r["record"], r["values"]) for r in out["records"])
+    assert by_owner["_443._tcp.a.example.org."] == ["3 1 1 %s" % hexof(pin) for pin in (ACTIVE, BACKUP)]
+    assert by_owner["_443._tcp.b.example.org."] == ["3 1 1 %s" % hexof(pin) for pin in (ACTIVE, BACKUP, OLD)]

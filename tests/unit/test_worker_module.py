@@ -23,11 +23,12 @@ def validator_for(task_args):
     return validate
 
 
+DEFAULT_SPEC = {"secret": dict(type="str", no_log=True), "name": dict(type="str", default="www")}
+
+
 def fake_module(work, **spec):
     def module_kwargs():
-        return dict(argument_spec=dict(spec or {"secret": dict(type="str", no_log=True),
-                                              "name": dict(type="str", default="www")}),
-                    supports_check_mode=True)
+        return dict(argument_spec=dict(spec or DEFAULT_SPEC), supports_check_mode=True)
 
     def run(module):
         _glue.run_module(module, work, acme_requests=False, requires_acme=False)
