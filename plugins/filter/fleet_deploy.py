@@ -9,19 +9,13 @@ name: fleet_deploy
 short_description: Every host's deploy batch, computed once for the play
 version_added: 0.3.0
 description:
-  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
-  - Computed once per play (a C(run_once) set_fact) and read by each host by its name, instead of being templated in
-    every host's own task.
+  - What each host's deploy installs (the certificates the CA issued for it, each with its staple).
 extends_documentation_fragment:
   - certfleet.tls.play_hosts
+  - certfleet.tls.fleet_step
 options:
   issued:
-    description: The C(orders) of the second (finalize) M(certfleet.tls.acme_order) step.
-    type: list
-    elements: dict
-    required: true
-  orders:
-    description: The C(orders) of the first M(certfleet.tls.acme_order) step (their challenge tokens are removed after deploy).
+    description: What the CA issued (the C(orders) of the finalize step of M(certfleet.tls.acme_order)); each host gets its own.
     type: list
     elements: dict
     required: true

@@ -9,18 +9,13 @@ name: fleet_outcomes
 short_description: What every host holds and serves after the run, and what failed, computed once for the play
 version_added: 0.3.0
 description:
-  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
-  - Computed once per play (a C(run_once) set_fact) and read by each host by its name, instead of being templated in
-    every host's own task.
+  - What each host holds and serves after the run (its C(certificate_results)), and its certificates that did not go live.
 extends_documentation_fragment:
   - certfleet.tls.play_hosts
+  - certfleet.tls.fleet_step
 options:
-  orders:
-    description: The C(orders) of the first M(certfleet.tls.acme_order) step.
-    type: list
-    elements: dict
   issued:
-    description: The C(orders) of the second (finalize) M(certfleet.tls.acme_order) step.
+    description: The finalize step's C(orders); a certificate that went live is reported with the serial and dates it got.
     type: list
     elements: dict
   verified:

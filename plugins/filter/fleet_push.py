@@ -9,17 +9,11 @@ name: fleet_push
 short_description: Every host's challenge push, computed once for the play
 version_added: 0.3.0
 description:
-  - A step of the certificate role, as plain Python (plugins/plugin_utils/results.py) so that it is unit-tested.
-  - Computed once per play (a C(run_once) set_fact) and read by each host by its name, instead of being templated in
-    every host's own task.
+  - What each host's challenge push writes and removes.
 extends_documentation_fragment:
   - certfleet.tls.play_hosts
+  - certfleet.tls.fleet_step
 options:
-  orders:
-    description: The C(orders) of the first M(certfleet.tls.acme_order) step.
-    type: list
-    elements: dict
-    required: true
   deferred:
     description: Names of the certificates that C(certificate_max_orders_per_run) deferred; their preflight probes are removed.
     type: list

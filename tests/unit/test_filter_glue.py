@@ -123,7 +123,8 @@ def test_each_filter_is_its_step_behind_the_glue(name):
 def test_the_narrowed_filters_keep_their_documented_arguments():
     assert list(inspect.signature(filter_function("fleet_report")).parameters) == [
         "results", "targets", "hostvars", "pins"]
-    assert list(inspect.signature(filter_function("tlsa_publication")).parameters) == ["value", "hostvars", "ttl"]
+    assert list(inspect.signature(filter_function("tlsa_publication")).parameters) == [
+        "value", "hostvars", "ttl", "outcomes"]
     with pytest.raises(AnsibleFilterError, match="certificate_tlsa_ttl must be seconds >= 0"):
         filter_function("tlsa_publication")([], {}, ttl=-1)
     with pytest.raises(AnsibleFilterError, match="1 results for 0 targets"):
