@@ -22,7 +22,7 @@ def test_importing_the_decide_action_imports_every_filter_of_the_collection():
     out = fresh_python(
         "import sys\n"
         "assert action_loader.get('certfleet.tls.certificate_prepare', class_only=True) is not None\n"
-        "names = ['host_results', 'host_failures', 'push_items', 'deploy_items', 'merge_certificate_results']\n"
+        "names = ['host_results', 'fleet_push', 'fleet_deploy', 'fleet_outcomes', 'merge_certificate_results']\n"
         "print(sorted(n for n in names if 'ansible_collections.certfleet.tls.plugins.filter.' + n not in sys.modules))")
     assert out == "[]", "not imported with the decide action: %s" % out
 
