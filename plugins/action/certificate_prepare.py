@@ -32,15 +32,14 @@ from ansible_collections.certfleet.tls.plugins.module_utils._tls import keys as 
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import pins as tls_pins
 from ansible_collections.certfleet.tls.plugins.module_utils._tls import x509info
 from ansible_collections.certfleet.tls.plugins.module_utils._tls.targets import verify_target
-from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import CERTIFICATE_PREPARE_SPEC
+from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import AHEAD_KEY_TYPES, CERTIFICATE_PREPARE_SPEC
 from ansible_collections.certfleet.tls.plugins.module_utils.errors import CertfleetError, InputError
 from ansible_collections.certfleet.tls.plugins.module_utils.run_key_share import RunKeyShare
 from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, normalize_requests
 
 HOST_MODULE = "certfleet.tls.certificate_state"
 PROBE_PREFIX = "certfleet-probe-"  # certificate_deploy removes every file with this prefix
-WARM_FILTER = "certfleet.tls.host_results"
-AHEAD_KEY_TYPES = ("ec256", "ec384")  # keys cheap enough to offer for staging ahead in every run  # any filter of the collection: the loader imports them all
+WARM_FILTER = "certfleet.tls.host_results"  # any filter of the collection: the loader imports them all
 
 
 def warm_collection_filters():
@@ -217,7 +216,7 @@ class ActionModule(ActionBase):
         # What the read staged ahead for a certificate that is not due after all (the hint was wrong: a changed rule,
         # a failed backend group): its key and probe go, in the same exec as a stale next/.
         stale += [dict(certificate_dir=p["certificate_dir"], csr=p["_ahead"]["csr"], webroot=p["webroot"],
-                       probe_token=p["_ahead"].get("probe_token"))
+                       probe_token=p["_ahead"].get("probe_token"), challenges=p["_ahead"].get("challenges"))
                   for p in plans if p.get("_ahead") and not (p["due"] and not p.get("failed"))]
         if stale and not self._task.check_mode:
             # A stale next/ is removed whether or not anything is due: left in place, a later run would reuse it.
@@ -250,8 +249,22 @@ class ActionModule(ActionBase):
                     item.update(webroot=plan["webroot"], probe_token=plan["probe_token"],
                                 probe_content="certfleet preflight " + secrets.token_urlsafe(16))
                     contents[plan["certificate_dir"]] = item["probe_content"]
+        # An order placed ahead that the read did not write (the host's hint said valid, a key staged earlier): its
+        # files go with this stage exec, so that it needs no challenge push either.
+        orders = self._orders_ahead(args)
+        for plan, item in zip(due, stage):
+            # (not when a run that died recorded its order: that one is resumed, results.run_orders)
+            if not plan.get("_ahead", {}).get("order_url") and not plan.get("resume_order_url") \
+                    and self._order_files(plan, orders):
+                files = self._order_files(plan, orders)
+                item.update(files, webroot=plan["webroot"])
+                plan["_ahead"] = dict(plan.get("_ahead") or {}, **files)
         for plan in plans:
-            plan.pop("_ahead", None)
+            ahead = plan.pop("_ahead", None) or {}
+            if ahead.get("order_url"):
+                # Its order was placed before this task and its challenge files were written by the read: the role
+                # finalizes it without a push (results.orders_to_finalize), once the preflight below passes.
+                plan.update(ahead_order_url=ahead["order_url"], _ahead_challenges=ahead.get("challenges") or [])
         stage = [item for item in stage if len(item) > 1]  # certificate_dir alone: nothing to write
         if stage:
             written = self._host(task_vars, step="stage", lock_timeout=args["lock_timeout"], certificates=stage)
@@ -261,11 +274,17 @@ class ActionModule(ActionBase):
         failed_probes = []
         for plan in due:
             if plan.get("probe_token"):
-                failure = self._preflight(args, plan, contents[plan["certificate_dir"]])
+                failure = self._preflight(args, plan, contents[plan["certificate_dir"]],
+                                          ordered=bool(plan.get("ahead_order_url")))
                 if failure:
                     plan.update(failed=True, **failure)
+                    plan["_failed_ahead_url"] = plan.pop("ahead_order_url", None)  # never answered: the role abandons it
                     failed_probes.append(dict(certificate_dir=plan["certificate_dir"], webroot=plan["webroot"],
-                                              probe_token=plan.pop("probe_token")))
+                                              probe_token=plan.pop("probe_token"),
+                                              challenges=plan.get("_ahead_challenges") or None,
+                                              order_url=plan.pop("_failed_ahead_url", None)))
+        for plan in plans:
+            plan.pop("_ahead_challenges", None)
         if failed_probes:
             self._host(task_vars, step="remove_probe", certificates=failed_probes)
 
@@ -351,10 +370,13 @@ class ActionModule(ActionBase):
         """{certificate_dir: key, CSR and probe} to offer the read for staging ahead. Only where staging ahead can be
         right without the decision: a key of this host alone (not a backend group's shared key, not the key store's)
         of an EC type (made in a millisecond, so a run with nothing due wastes nothing that matters). The host stages
-        it only if its hint says due and nothing is staged; it never leaves the host's memory otherwise."""
+        it only if its hint says due and nothing is staged; it never leaves the host's memory otherwise.
+        With an order placed ahead for the certificate (``ahead_orders``), its challenge files and order record go
+        with the key: the host then needs no challenge push."""
         if self._task.check_mode:
             return {}
         ahead = {}
+        orders = self._orders_ahead(args)
         for plan in plans:
             if plan["key_policy"] != keystore.ROTATE_EACH_ISSUE or plan["key_type"] not in AHEAD_KEY_TYPES \
                     or _backend_count(args["backends"], plan["name"]) > 1 or plan["name"] in args["incomplete_backends"]:
@@ -364,8 +386,27 @@ class ActionModule(ActionBase):
             if args["preflight"] and plan["challenge"] == "http-01" and plan["webroot"]:
                 item.update(probe_token=PROBE_PREFIX + secrets.token_urlsafe(16),
                             probe_content="certfleet preflight " + secrets.token_urlsafe(16))
+            item.update(self._order_files(plan, orders))
             ahead[plan["certificate_dir"]] = item
         return ahead
+
+    @staticmethod
+    def _orders_ahead(args):
+        """The orders the role placed ahead for this host (certificate_order_ahead), by certificate name."""
+        return dict((o.get("name"), o) for o in args["ahead_orders"] or []
+                    if o.get("order_url") and not o.get("failed") and o.get("challenge_type", "http-01") == "http-01")
+
+    @staticmethod
+    def _order_files(plan, orders):
+        """The challenge files and order record of the plan's order placed ahead, for a certificate_state item
+        ({} without one: an HTTP-01 order for exactly the plan's names, and a webroot to write them to)."""
+        order = orders.get(plan["name"])
+        if order is None or plan["challenge"] != "http-01" or not plan["webroot"] \
+                or sorted(order.get("domains") or []) != sorted(plan["domains"]):
+            return {}
+        return dict(order_url=order["order_url"],
+                    challenges=[dict(token=c["token"], key_authorization=c["key_authorization"])
+                                for c in order.get("challenges") or []])
 
     def _due_for_store_key(self, plan, args):
         """Valid, but not with the store's active key (a rotation, a new key policy): due, with the store's key."""
@@ -420,7 +461,7 @@ class ActionModule(ActionBase):
         return share.get(name, lambda: self._new_key(domains, key_type))
 
     @staticmethod
-    def _preflight(args, plan, probe_content):
+    def _preflight(args, plan, probe_content, ordered=False):
         path = ".well-known/acme-challenge/" + plan["probe_token"]
         address = plan["address"]
         for domain in plan["domains"]:
@@ -428,9 +469,10 @@ class ActionModule(ActionBase):
             if status != 200 or body.strip() != probe_content:
                 url = "http://%s/%s" % (domain, path)
                 return dict(preflight_url=url, preflight_status=status, preflight_body=body[:300],
-                            msg="certificate %s: preflight failed before contacting the CA: GET %s (via %s:%s) "
+                            msg="certificate %s: preflight failed before %s: GET %s (via %s:%s) "
                                 "answered %s with body %r; the CA's HTTP-01 check would fail the same way. Check that "
                                 "/.well-known/acme-challenge/ is served from %s (rewrite rules, .htaccess, "
-                                "redirects)" % (plan["name"], url, address, args["preflight_port"], status,
-                                                body[:120], plan["webroot"]))
+                                "redirects)" % (plan["name"], "answering the CA (the order placed ahead is abandoned, "
+                                                "no challenge answered)" if ordered else "contacting the CA", url,
+                                                address, args["preflight_port"], status, body[:120], plan["webroot"]))
         return None

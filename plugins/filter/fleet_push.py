@@ -18,6 +18,10 @@ options:
     description: Names of the certificates that C(certificate_max_orders_per_run) deferred; their preflight probes are removed.
     type: list
     elements: str
+  abandoned:
+    description: Orders placed ahead and abandoned; the challenge files of the deferred ones are removed too.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""

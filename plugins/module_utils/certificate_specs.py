@@ -11,6 +11,9 @@ them here lets the action plugin import a spec without importing a module file.
 from __future__ import annotations
 
 KEY_TYPES = ["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"]
+# Keys cheap enough to make in every run and offer for staging ahead (certificate_prepare), and so the only
+# certificates whose orders the role places ahead (results.order_ahead_plans).
+AHEAD_KEY_TYPES = ("ec256", "ec384")
 
 # One certificate of a host, as the certificate_requests filter normalizes it (extra keys pass through).
 REQUEST_SPEC = dict(
@@ -45,6 +48,7 @@ CERTIFICATE_PREPARE_SPEC = dict(
     key_store=dict(type="path"),
     key_contents=dict(type="dict", default={}, no_log=True),
     dns_configured=dict(type="bool", default=True),
+    ahead_orders=dict(type="list", elements="dict", default=[]),
     ari=dict(type="bool", default=False),
     acme_directory=dict(type="str", default="letsencrypt_staging"),
     acme_ca_bundle=dict(type="path"),
@@ -60,6 +64,12 @@ CERTIFICATE_STATE_SPEC = dict(
         csr=dict(type="str"),
         probe_token=dict(type="str", no_log=False),
         probe_content=dict(type="str"),
+        # An order placed ahead: its challenge files go with the key staged ahead (key authorizations are public).
+        challenges=dict(type="list", elements="dict", options=dict(
+            token=dict(type="str", required=True, no_log=False),
+            key_authorization=dict(type="str", required=True, no_log=False),
+        )),
+        order_url=dict(type="str"),
     )),
     test_command=dict(type="list", elements="str"),
     renew_at_fraction=dict(type="float"),

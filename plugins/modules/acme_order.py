@@ -78,6 +78,9 @@ options:
         O(profile)), C(challenge_type) (V(http-01) or V(dns-01); default O(challenge_type)). Items with
         C(order_url) are finalized, the others ordered. The items of the first step's RV(orders) can be passed back
         as they are, since they carry their C(challenge_type).
+      - An item to order may leave out C(csr) when it gives C(domains) (an order placed ahead, before the key
+        that will be certified exists; RFC 8555 asks only for the identifiers at newOrder). Its C(csr) must then
+        be given when it is finalized, and must name the same domains.
       - C(resume_order_url) is the order of an earlier run that died (recorded on the host). It is resumed
         when still usable (same names, not invalid); otherwise its pending authorizations are deactivated and
         a new order is placed.
@@ -361,9 +364,11 @@ def build_items(module):
     if p["orders"] is not None:
         items = []
         for index, item in enumerate(p["orders"]):
-            if not item.get("csr"):
-                raise _glue.InputError("orders[%d] (%s) has no csr" % (index, item.get("name")))
-            items.append(dict(name=item.get("name") or "orders[%d]" % index, csr_pem=item["csr"],
+            # An order placed ahead (before the host's key exists) needs only its domains; finalize needs the CSR.
+            if not item.get("csr") and (item.get("order_url") or not item.get("domains")):
+                raise _glue.InputError("orders[%d] (%s) has no csr%s" % (
+                    index, item.get("name"), "" if item.get("order_url") else " and no domains"))
+            items.append(dict(name=item.get("name") or "orders[%d]" % index, csr_pem=item.get("csr"),
                               domains=item.get("domains"), order_url=item.get("order_url"),
                               resume_order_url=item.get("resume_order_url"),
                               challenges=item.get("challenges"), replaces=item.get("replaces"),
@@ -399,8 +404,7 @@ def place_and_finalize(call):
     abandoned_urls = set(a["order_url"] for a in abandon if a.get("order_url"))
     items = [i for i in items if not (i["order_url"] and i["order_url"] in abandoned_urls)]
     for item in items:  # all local checks before the first request (the challenge type of each order included)
-        item["domains"] = acme_orders.prepare_request(item["name"], item["csr_pem"], item["domains"],
-                                                      item["challenge_type"])
+        item["domains"] = acme_orders.order_names(item, item["challenge_type"])
     if call.check_mode:
         results = [dict(name=i["name"], domains=i["domains"], order_url=i["order_url"],
                         challenge_type=i["challenge_type"],

@@ -126,6 +126,17 @@ options:
         vault or credential) and C(backup_published) (when the backup's pin was first published). Never logged.
     type: dict
     default: {}
+  ahead_orders:
+    description:
+      - Orders placed before this task for this host's certificates (the C(orders) of M(certfleet.tls.acme_order)
+        given domains and no CSR; the certificate role does this with C(certificate_order_ahead)). For a certificate
+        whose key the read stages ahead, the order's HTTP-01 challenge files and its order record are written in the
+        same host exec, and the entry says C(ahead_order_url); the preflight then fetches the probe written beside
+        them. A certificate found not due, or whose preflight fails, has those files removed, and the role abandons
+        the order (no challenge is answered).
+    type: list
+    elements: dict
+    default: []
   dns_configured:
     description:
       - Whether the DNS server and TSIG key for dns-01 are set (the role passes it); a dns-01 request without them
@@ -184,7 +195,8 @@ certificates:
   description:
     - One plan per certificate, in request order, with the fields below (C(due), C(code), C(reason), C(name),
       C(domains), C(certificate_dir), C(csr), C(key_choice), C(current), C(verify_target) ...), plus C(failed) and
-      C(msg) for a certificate whose preflight failed (the others go on).
+      C(msg) for a certificate whose preflight failed (the others go on), and C(ahead_order_url) for a due
+      certificate whose order was placed ahead and whose challenge files this task wrote (O(ahead_orders)).
   returned: always
   type: list
   elements: dict

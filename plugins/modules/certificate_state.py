@@ -28,7 +28,8 @@ description:
   - O(step=stage) writes the next private key (mode C(0600), in a C(0700) directory) and its CSR to C(next/), and
     the preflight probe file through the same code that writes ACME challenge files. It holds the
     certificate's lock, so it never overwrites C(next/) while another run deploys from it.
-  - O(step=remove_probe) removes the probe file after a failed preflight.
+  - O(step=remove_probe) removes the probe file after a failed preflight (with the challenge files and the order record
+    of an order placed ahead, when given).
   - O(step=discard_staged) removes C(next/) when it still holds the CSR given in O(certificates[].csr) (a stale key that is
     already live, or one staged ahead for a certificate that is not due), under the lock, and the probe file
     O(certificates[].probe_token) when given.
@@ -71,6 +72,28 @@ options:
         type: str
       probe_content:
         description: With O(step=stage), or O(step=read) and a key to stage ahead, the content of the probe file.
+        type: str
+      challenges:
+        description:
+          - With O(step=read), the HTTP-01 challenge files of an order placed ahead for this certificate, written with
+            the key staged ahead (and only then), in O(certificates[].webroot).
+          - With O(step=remove_probe) or O(step=discard_staged), the same files, removed with the probe.
+        type: list
+        elements: dict
+        suboptions:
+          token:
+            description: The challenge token (the file name).
+            type: str
+            required: true
+          key_authorization:
+            description: The file's content (public, since the CA fetches it over plain HTTP).
+            type: str
+            required: true
+      order_url:
+        description:
+          - With O(step=read), the order placed ahead; recorded in C(next/order.json) with the key staged ahead, so
+            that a run that dies before finalizing resumes it.
+          - With O(step=remove_probe), that record is removed if it still names this order (the order is abandoned).
         type: str
   test_command:
     description: With O(step=read), the web server's config test (argv), run once before any order. A failure fails the host.
@@ -280,13 +303,17 @@ def config_test(module):
 
 
 def probe_items(item):
-    token = item["probe_token"]
-    problem = token_error(token)
-    if problem:
-        raise StepFailed("probe_token: %s" % problem)
-    if not item["webroot"] or not os.path.isdir(item["webroot"]):
+    """The probe file and the challenge files of an order placed ahead, as (token, content) pairs."""
+    files = [(item["probe_token"], item["probe_content"] or "")] if item["probe_token"] else []
+    files += [(c["token"], c["key_authorization"]) for c in item.get("challenges") or []]
+    for token, dummy in files:
+        problem = token_error(token)
+        if problem:
+            raise StepFailed("probe_token: %s" % problem if token == item["probe_token"] else
+                             "challenges of %s: %s" % (item["certificate_dir"], problem))
+    if files and (not item["webroot"] or not os.path.isdir(item["webroot"])):
         raise StepFailed("webroot %s does not exist: the preflight probe cannot be written" % item["webroot"])
-    return [(token, item["probe_content"] or "")]
+    return files
 
 
 def stage_item(module, item, diff, only_if_unstaged=False):
@@ -295,7 +322,7 @@ def stage_item(module, item, diff, only_if_unstaged=False):
     cdir = item["certificate_dir"]
     staged = os.path.join(cdir, STAGED_DIR)
     paths = []
-    probe = probe_items(item) if item["probe_token"] else []
+    probe = probe_items(item)
     if item["privkey"]:
         if not item["csr"]:
             raise StepFailed("csr is required with privkey (%s): a staged key always has its CSR beside it" % cdir)
@@ -313,6 +340,12 @@ def stage_item(module, item, diff, only_if_unstaged=False):
                 atomic_write(os.path.join(staged, "request.csr"), item["csr"], 0o644)
                 if os.path.exists(os.path.join(staged, "order.json")):
                     os.unlink(os.path.join(staged, "order.json"))
+                if item.get("order_url"):
+                    # An order placed ahead for this key: recorded beside it, as the challenge push would, so that
+                    # a run that dies before finalizing is resumed by the next one.
+                    atomic_write(os.path.join(staged, "order.json"),
+                                 (json.dumps({"order_url": item["order_url"]}, sort_keys=True) + "\n").encode(), 0o644)
+                    paths.append(os.path.join(staged, "order.json"))
         diff["before"] += "%s/next/privkey.pem: %s\n" % (cdir, "a previous key" if had_key else "absent")
         diff["after"] += "%s/next/privkey.pem: a new key (content not shown), next/request.csr\n" % cdir
     if probe:
@@ -325,6 +358,18 @@ def stage_item(module, item, diff, only_if_unstaged=False):
 def remove_probe_item(module, item, diff):
     removed, probe_diff = sync_challenges(item["webroot"], probe_items(item), "absent", module.check_mode)
     diff["before"] += probe_diff["before"]
+    record = os.path.join(item["certificate_dir"], STAGED_DIR, "order.json")
+    if item.get("order_url") and os.path.exists(record):
+        # The order placed ahead is abandoned: its record goes, so that the next run does not try to resume it.
+        with certificate_lock(item["certificate_dir"], module.params["lock_timeout"]):
+            try:
+                recorded = json.loads((read_bytes(record) or b"{}").decode("utf-8")).get("order_url")
+            except ValueError:
+                recorded = None
+            if recorded == item["order_url"]:
+                removed.append(record)
+                if not module.check_mode:
+                    os.unlink(record)
     return dict(certificate_dir=item["certificate_dir"], paths=removed)
 
 
@@ -332,7 +377,7 @@ def discard_staged_item(module, item, diff):
     cdir = item["certificate_dir"]
     staged = os.path.join(cdir, STAGED_DIR)
     probe = []
-    if item["probe_token"]:
+    if probe_items(item):
         probe, probe_diff = sync_challenges(item["webroot"], probe_items(item), "absent", module.check_mode)
         diff["before"] += probe_diff["before"]
     current = read_bytes(os.path.join(staged, "request.csr"))

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import datetime
+import os
 
+from ansible_collections.certfleet.tls.plugins.module_utils.certificate_specs import AHEAD_KEY_TYPES
 from ansible_collections.certfleet.tls.plugins.plugin_utils.requests import RequestError, host_requests
 from ansible_collections.certfleet.tls.plugins.plugin_utils.staples import attach_staples
 
@@ -58,7 +60,8 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts, dns_placed=True):
 
     ``hosts``: every host of the play (ansible_play_hosts_all), whose decide results name their certificate.
     ``active_hosts``: the hosts still in the play (ansible_play_hosts); a host that dropped out is not among them.
-    A backend counts as served when its challenge push ran and did not fail.
+    A backend counts as served when its challenge push ran and did not fail, or when its decide step wrote the
+    challenge files of this very order (placed ahead: the plan's ``ahead_order_url``).
     Returns dict(finalize=[...], abandon=[...]): answering a challenge that a backend never got would be a
     failed validation charged to the account (Let's Encrypt allows 5 per account, name and hour).
     """
@@ -67,10 +70,14 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts, dns_placed=True):
         for plan in due_plans(hostvars[host].get("__certificate_plan")):
             backends.setdefault(plan.get("name"), []).append(host)
     pushed = set()
+    written_ahead = {}  # (host, name): the order placed ahead whose challenge files the host's decide step wrote
     for host in active_hosts:
         push = hostvars[host].get("__certificate_push") or {}
         if push and not push.get("failed") and not push.get("unreachable") and not push.get("skipped"):
             pushed.add(host)
+        for plan in due_plans(hostvars[host].get("__certificate_plan")):
+            if plan.get("ahead_order_url"):
+                written_ahead[(host, plan.get("name"))] = plan["ahead_order_url"]
     split = {"finalize": [], "abandon": []}
     for order in orders or []:
         if order.get("failed"):
@@ -84,7 +91,10 @@ def orders_to_finalize(orders, hostvars, hosts, active_hosts, dns_placed=True):
             split["finalize" if dns_placed else "abandon"].append(order)
             continue
         names_hosts = backends.get(order.get("name"), [])
-        complete = bool(names_hosts) and all(host in pushed for host in names_hosts)
+        complete = bool(names_hosts) and all(
+            host in pushed or (bool(order.get("order_url"))
+                               and written_ahead.get((host, order.get("name"))) == order["order_url"])
+            for host in names_hosts)
         split["finalize" if complete else "abandon"].append(order)
     return split
 
@@ -135,6 +145,8 @@ def push_items(orders, host_plan):
         if order.get("failed") or not order.get("challenges") or order.get("challenge_type") == "dns-01":
             continue  # dns-01 records go to DNS from the control node, never to the host
         plan = plans[order["name"]]
+        if order.get("order_url") and plan.get("ahead_order_url") == order["order_url"]:
+            continue  # placed ahead: the decide step wrote its challenge files and its record
         challenges += [dict(challenge, webroot=plan["webroot"]) for challenge in order["challenges"]]
         records.append({"path": plan["certificate_dir"] + "/next/order.json", "order_url": order.get("order_url")})
     return {"challenges": challenges, "order_records": records}
@@ -275,12 +287,13 @@ def _plan_of(hostvars, host):
     return hostvars[host].get("__certificate_plan") or {}
 
 
-def fleet_push(hosts, hostvars, orders, deferred=None):
+def fleet_push(hosts, hostvars, orders, deferred=None, abandoned=None):
     """{host: its acme_challenge_file input} for the hosts of ``hosts`` with something to push or remove.
 
     Each entry: ``challenges`` and ``order_records`` (push_items), and ``remove_challenges``: the preflight probes of
-    its certificates that the per-run order cap deferred (they are not ordered in this run). Hosts with nothing to
-    write or remove are left out: their push task is skipped.
+    its certificates that the per-run order cap deferred (they are not ordered in this run), with the challenge files
+    that the decide step wrote for their ``abandoned`` orders placed ahead. Hosts with nothing to write or remove are
+    left out: their push task is skipped.
     """
     deferred = deferred or []
     fleet = {}
@@ -289,7 +302,8 @@ def fleet_push(hosts, hostvars, orders, deferred=None):
         push = push_items(orders, plan)
         mine = [entry.get("name") for entry in plan.get("certificates") or [] if entry.get("name") in deferred]
         if push["challenges"] or mine:
-            fleet[host] = dict(push, remove_challenges=cleanup_items(orders, plan, only_names=mine) if mine else [])
+            fleet[host] = dict(push, remove_challenges=cleanup_items(list(orders or []) + list(abandoned or []), plan,
+                                                                     only_names=mine) if mine else [])
     return fleet
 
 
@@ -423,6 +437,88 @@ def incomplete_backends(hosts, hostvars, groups, play_hosts_all):
                     % (request["name"], label, ", ".join(members), ", ".join(m for m in members if m in in_run),
                        ", ".join(absent)))
     return missing
+
+
+def order_ahead_plans(hosts, hostvars, forecast, backends=None, key_type="ec256", key_policy="rotate_each_issue",
+                      max_orders=0):
+    """The certificates whose orders the role places before the decide step (certificate_order_ahead).
+
+    ``forecast``: tls_decide's result (what every host serves). A certificate is ordered ahead when it is due over TLS
+    and its decide step can write the order's challenge files in the same exec as the key it stages ahead: HTTP-01
+    with a webroot, a key of this host alone made in every run (policy rotate_each_issue, an EC type; the same rule as
+    certificate_prepare's stage-ahead), one backend in the play, not part of an incomplete backend group. Capped like
+    the run's orders (same stable order). Each item: name, domains, challenge_type, profile, host. The decide step
+    still decides: an order it does not confirm is abandoned, a due certificate not ordered here is ordered after it.
+    """
+    decided = (forecast or {}).get("hosts") or {}
+    counts = (backends or {}).get("counts") or {}
+    incomplete = (backends or {}).get("incomplete") or {}
+    plans = []
+    for host in hosts:
+        due = set(entry.get("name") for entry in (decided.get(host) or {}).get("certificates") or [] if entry.get("due"))
+        if not due:
+            continue
+        try:
+            requests = host_requests(hostvars, host)
+        except RequestError:
+            continue  # its decide step fails it by name
+        host_vars = hostvars[host]
+        for request in requests:
+            if request["name"] not in due or request["challenge"] != "http-01" or not request.get("webroot"):
+                continue
+            if not os.path.isabs(request["dir"]) or not os.path.isabs(request["webroot"]):
+                continue  # an input the decide step fails by name: never a reason to contact the CA
+            if (request.get("key_type") or host_vars.get("certificate_key_type") or key_type) not in AHEAD_KEY_TYPES:
+                continue
+            if (request.get("key_policy") or host_vars.get("certificate_key_policy") or key_policy) != "rotate_each_issue":
+                continue
+            if int(counts.get(request["name"], 1)) > 1 or request["name"] in incomplete:
+                continue
+            plans.append({"name": request["name"], "domains": list(request["domains"]), "challenge_type": "http-01",
+                          "profile": request.get("profile"), "host": host})
+    return cap_orders(plans, max_orders)[0]
+
+
+def fleet_ahead(plans, placed):
+    """{host: the orders placed ahead for its certificates} (certificate_prepare's ``ahead_orders``), from
+    order_ahead_plans and the acme_order result that placed them; failed orders are left out (ordered after the
+    decide step like any other)."""
+    orders = dict((order.get("name"), order) for order in (placed or {}).get("orders") or []
+                  if order.get("order_url") and not order.get("failed"))
+    fleet = {}
+    for plan in plans or []:
+        if plan.get("name") in orders:
+            fleet.setdefault(plan["host"], []).append(orders[plan["name"]])
+    return fleet
+
+
+def _placed_ahead(ahead):
+    return dict((order.get("name"), order) for order in ahead or [] if order.get("order_url") and not order.get("failed"))
+
+
+def _uses_ahead(plan, placed):
+    """A due certificate takes its order placed ahead, unless its host recorded the order of a run that died: that
+    one is resumed (its challenge files are on the host already, and the push rewrites the same tokens)."""
+    return plan.get("name") in placed and not plan.get("resume_order_url")
+
+
+def run_orders(due, ahead=None, late=None):
+    """The run's orders, one per due certificate: its order placed ahead (with the CSR of the host's plan: the order
+    was placed before the key existed), else the one placed after the decide step (``late``, failures included)."""
+    placed = _placed_ahead(ahead)
+    orders = [dict(placed[plan["name"]], csr=plan.get("csr") or "", ahead=True) for plan in due or []
+              if _uses_ahead(plan, placed)]
+    used = set(order["name"] for order in orders)
+    return orders + [order for order in late or [] if order.get("name") not in used]
+
+
+def unused_ahead_orders(ahead, candidates):
+    """Orders placed ahead that the run does not use: their certificate is not among the candidates (found not due, a
+    failed preflight or input, a host that dropped out, deferred by the cap), or its host recorded an order of a
+    run that died, which is resumed instead. Abandoned, never answered."""
+    placed = _placed_ahead(ahead)
+    used = set(plan.get("name") for plan in candidates or [] if _uses_ahead(plan, placed))
+    return [order for name, order in placed.items() if name not in used]
 
 
 def cap_orders(plans, max_orders):

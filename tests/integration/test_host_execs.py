@@ -1,9 +1,11 @@
 """How many times a run starts Python on each host (with pipelining, one module run over SSH each).
 
-A due host costs 3: the read, which also stages the next key and the preflight probe when the host's hint says
-the certificate is probably due (a placeholder here), the challenge push, and the deploy. A host with nothing
-due costs 1. The stage-ahead is only a hint: a certificate that the hint finds valid but the control node makes
-due (certificate_force) gets its key in a separate stage exec, 4 in all, and is renewed all the same.
+A due host costs 2 (certificate_order_ahead, the default): the read, which also stages the next key, the preflight
+probe and the challenge files of the order placed ahead when the host's hint says the certificate is probably due (a
+placeholder here), and the deploy. Without the order placed ahead, a challenge push comes between them: 3. A host
+with nothing due costs 1. The stage-ahead is only a hint: a certificate that the hint finds valid but the control
+node makes due (certificate_force) gets its key, probe and challenge files in a separate stage exec, 3 in all (4
+without the order placed ahead), and is renewed all the same.
 """
 
 import collections
@@ -45,11 +47,11 @@ def issue(inventory, *extra):
                         *extra, limit="host1,host2")
 
 
-def test_a_due_host_costs_three_execs_and_a_host_with_nothing_due_one(fresh_rig, tmp_path):
+def test_a_due_host_costs_two_execs_and_a_host_with_nothing_due_one(fresh_rig, tmp_path):
     inventory, log = counting_inventory(tmp_path)
     first = issue(inventory)
     assert first.rc == 0, first
-    assert starts(log) == {"host1": 3, "host2": 3}, "read (key and probe staged ahead), push, deploy"
+    assert starts(log) == {"host1": 2, "host2": 2}, "read (key, probe and challenges staged ahead), deploy"
     serials = dict((host, served_certificate(ip, "%s.test" % host, cafile=fresh_rig["pebble_root"]).serial_number)
                    for ip, host in HOSTS.items())
     for host in HOSTS.values():
@@ -64,6 +66,10 @@ def test_a_due_host_costs_three_execs_and_a_host_with_nothing_due_one(fresh_rig,
 
     forced = issue(inventory, "-e", "certificate_force=true", "--limit", "host1")
     assert forced.rc == 0, forced
-    assert starts(log) == {"host1": 4}, "the hint said valid: read, stage, push, deploy"
+    assert starts(log) == {"host1": 3}, "the hint said valid: read, stage (key, probe, challenges), deploy"
     renewed = served_certificate("127.0.1.1", "host1.test", cafile=fresh_rig["pebble_root"]).serial_number
     assert renewed != serials["host1"]
+
+    late = issue(inventory, "-e", "certificate_force=true", "-e", "certificate_order_ahead=false", "--limit", "host1")
+    assert late.rc == 0, late
+    assert starts(log) == {"host1": 4}, "ordered after the decide step: read, stage, push, deploy"

@@ -161,12 +161,14 @@ def _ssh_clients_of(address):
 
 
 def test_a_host_lost_after_the_order_step_is_never_validated(fresh_rig, pebble_log):
-    """host2 freezes after its preflight: its order is deactivated, its challenge never answered."""
+    """host2 freezes after its preflight: its order is deactivated, its challenge never answered. Ordered after the
+    decide step (certificate_order_ahead=false): the challenge push is what finds host2 gone. Ordered ahead, host2's
+    challenge files are already written by its decide step, and the deploy is the next contact."""
     log = pebble_log()
     access_log = host_path("host2", "nginx", "logs", "access.log")
     offset = os.path.getsize(access_log) if os.path.exists(access_log) else 0
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "certfleet.tls.issue", "-v",
-           "--limit", "host1,host2", "-e", "ansible_ssh_timeout=5"]
+           "--limit", "host1,host2", "-e", "ansible_ssh_timeout=5", "-e", "certificate_order_ahead=false"]
     proc = subprocess.Popen(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     frozen = []
     try:
@@ -206,6 +208,9 @@ def test_a_host_lost_after_the_order_step_is_never_validated(fresh_rig, pebble_l
     ({"certificate_webroot": "/tmp/certfleet/rig/hosts/host1/no-such-webroot"}, "no-such-webroot"),
 ])
 def test_input_errors_fail_every_run_before_any_key_or_request(fresh_rig, pebble_log, override, named):
+    """An input the control node can check never reaches the CA. A webroot missing on the host is found by the
+    host's read: the order placed ahead for the forced run (certificate_order_ahead) is then abandoned, unanswered;
+    without ordering ahead the CA is not contacted at all."""
     assert issue().rc == 0  # nothing due now: the error must show anyway
     staged = host_path("host1", "ssl", "next")
     log = pebble_log()
@@ -213,7 +218,18 @@ def test_input_errors_fail_every_run_before_any_key_or_request(fresh_rig, pebble
         run = issue(extra=extra)
         assert run.rc != 0 and named in run.out, run
         assert not os.path.exists(staged), "a key was staged before the input was checked"
+    if named == "no-such-webroot":
+        assert_abandoned_unanswered(log.requests(), orders=1)
+        log = pebble_log()
+        run = issue(extra=dict(override, certificate_force=True, certificate_order_ahead=False))
+        assert run.rc != 0 and named in run.out, run
     assert log.requests() == []
+
+
+def assert_abandoned_unanswered(requests, orders):
+    """At most ``orders`` orders placed (ahead), and none of them answered, finalized or downloaded."""
+    assert sum(1 for method, path in requests if path.startswith("/order-plz")) <= orders, requests
+    assert not [r for r in requests if r[1].startswith(("/chalZ/", "/finalize-order/", "/certZ/"))], requests
 
 
 def test_a_config_that_already_fails_gets_no_order(fresh_rig, pebble_log):
@@ -226,10 +242,14 @@ def test_a_config_that_already_fails_gets_no_order(fresh_rig, pebble_log):
         handle.write("this is not nginx syntax;\n")
     log = pebble_log()
     try:
-        for extra in ({}, {"certificate_force": True}):  # due or not
+        for extra in ({}, {"certificate_force": True, "certificate_order_ahead": False}):  # due or not
             run = issue(extra=extra)
             assert run.rc != 0 and "already fails on this host" in run.out and "host1" in run.out, run
         assert log.requests() == [], "a host with a broken config must not get an order"
+        # Ordered ahead (the forecast over TLS cannot see the config), the order is abandoned, never answered.
+        run = issue(extra={"certificate_force": True})
+        assert run.rc != 0 and "already fails on this host" in run.out, run
+        assert_abandoned_unanswered(log.requests(), orders=1)
         assert os.readlink(host_path("host1", "ssl", "live")) == release
         assert served_serial("host1", 1, root) == working
     finally:

@@ -178,3 +178,26 @@ def test_a_session_from_another_directory_is_not_used(module_runner):
         result = module_runner("acme_order", module_args(fake, orders=[{"name": "a.example.org", "csr": csr("a.example.org")}],
                                                          acme_session=stranger, fail_on_order_error=False))
         assert not result["failed_names"] and fake.count("GET /dir") == 1, result
+
+
+# -- certificate_order_ahead: an order placed with its names only, finalized with the host's CSR -------------------
+def test_an_order_placed_ahead_without_a_csr_is_finalized_with_the_csr_that_names_its_domains(module_runner):
+    with FakeAcme() as fake:
+        first = module_runner("acme_order", module_args(
+            fake, orders=[{"name": "www", "domains": ["www.example.org"]}], fail_on_order_error=False))
+        assert not first["failed_names"] and first["orders"][0]["csr"] == "", first
+        assert first["orders"][0]["domains"] == ["www.example.org"] and first["orders"][0]["challenges"]
+        wrong = module_runner("acme_order", module_args(
+            fake, orders=[dict(first["orders"][0], csr=csr("other.example.org"))], account_uri=first["account_uri"],
+            fail_on_order_error=False))
+        assert wrong["failed"] and "other.example.org" in wrong["msg"] and not fake.answered, wrong
+        second = module_runner("acme_order", module_args(
+            fake, orders=[dict(first["orders"][0], csr=csr("www.example.org"))], account_uri=first["account_uri"],
+            acme_session=first["acme_session"], fail_on_order_error=False))
+        assert not second["failed_names"] and "BEGIN CERTIFICATE" in second["orders"][0]["cert"], second
+
+
+def test_an_order_to_finalize_without_a_csr_is_refused_by_name(module_runner):
+    result = module_runner("acme_order", dict(account_key_content="x", orders=[
+        {"name": "www", "domains": ["www.example.org"], "order_url": "https://ca.example/order/1"}]))
+    assert result["failed"] and result["msg"] == "orders[0] (www) has no csr", result

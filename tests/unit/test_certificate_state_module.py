@@ -15,7 +15,7 @@ HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else None
 KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRET\n-----END PRIVATE KEY-----\n"
 
 
-ITEM_KEYS = ("certificate_dir", "webroot", "privkey", "csr", "probe_token", "probe_content")
+ITEM_KEYS = ("certificate_dir", "webroot", "privkey", "csr", "probe_token", "probe_content", "challenges", "order_url")
 
 
 def run(module_runner, check=False, **args):
@@ -265,3 +265,40 @@ def test_staging_ahead_never_replaces_a_key_another_run_staged_meanwhile(tmp_pat
     assert changed is False and "staged_ahead" not in state and state["staged_csr"] == "CSR-OTHER"
     assert (cdir / "next" / "privkey.pem").read_text() == "OTHER RUN'S KEY"
     assert not (webroot / ".well-known").exists()
+
+
+def test_an_order_placed_ahead_goes_with_the_key_staged_ahead_and_only_then(module_runner, tmp_path):
+    """certificate_order_ahead: the read writes the order's challenge files and its record with the key it stages
+    ahead; where it stages nothing (not probably due), it writes no challenge either; discard removes them all."""
+    now = int(time.time())
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    due, valid = tmp_path / "due", tmp_path / "valid"
+    due.mkdir()
+    valid.mkdir()
+    release(valid, "r1", (now - 10 * 86400, now + 80 * 86400))
+    challenges = [{"token": "tok-a_1", "key_authorization": "tok-a_1.thumb"}]
+    items = [dict(ahead(due, webroot, "certfleet-probe-due"), challenges=challenges, order_url="https://ca/order/7"),
+             dict(ahead(valid, webroot, "certfleet-probe-valid"),
+                  challenges=[{"token": "tok-b", "key_authorization": "tok-b.thumb"}], order_url="https://ca/order/8")]
+    read = run(module_runner, certificates=items, renew_at_fraction=0.33)
+    acme_dir = webroot / ".well-known" / "acme-challenge"
+    assert read["certificates"][0]["staged_ahead"] is True
+    assert (acme_dir / "tok-a_1").read_text() == "tok-a_1.thumb"
+    assert json.loads((due / "next" / "order.json").read_text()) == {"order_url": "https://ca/order/7"}
+    assert not (acme_dir / "tok-b").exists() and not (valid / "next").exists()
+    gone = run(module_runner, step="discard_staged", certificate_dir=str(due), csr="CSR-AHEAD", webroot=str(webroot),
+               probe_token="certfleet-probe-due", challenges=challenges)
+    assert gone["changed"] is True and not (acme_dir / "tok-a_1").exists() and not (due / "next").exists()
+
+
+def test_a_hostile_challenge_token_placed_ahead_writes_nothing(module_runner, tmp_path):
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    cdir = tmp_path / "ssl"
+    cdir.mkdir()
+    item = dict(ahead(cdir, webroot), challenges=[{"token": "../../etc/x", "key_authorization": "x"}],
+                order_url="https://ca/order/9")
+    read = run(module_runner, certificates=[item], renew_at_fraction=0.33)
+    assert read["failed"] and "challenges of %s" % cdir in read["msg"], read
+    assert not (cdir / "next").exists() and not (webroot / ".well-known").exists()

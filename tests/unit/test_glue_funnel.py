@@ -118,7 +118,7 @@ def test_bad_account_key_fails_through_the_funnel(module_runner):
 
 def test_orders_item_without_csr_is_an_input_error(module_runner):
     result = module_runner("acme_order", dict(account_key_content="x", orders=[{"name": "www"}]))
-    assert result["failed"] and result["msg"] == "orders[0] (www) has no csr", result
+    assert result["failed"] and result["msg"] == "orders[0] (www) has no csr and no domains", result
 
 
 # -- the one list of untrusted CAs, and tls_verify's automatic chain check --------------------------------------

@@ -330,3 +330,89 @@ def test_fleet_outcomes_of_a_host_without_certificates_name_its_request():
                          "certificate_domains": ["www.example.org"]}}
     [entry] = results.fleet_outcomes(["web1"], hostvars)["web1"]["results"]
     assert entry["name"] == "www.example.org" and entry["msg"] == "certificate_requests is empty" and entry["failed"]
+
+
+# -- certificate_order_ahead ------------------------------------------------------------------------------------
+def _forecast(**due_by_host):
+    return {"hosts": dict((host, {"certificates": [{"name": name, "due": True} for name in names]})
+                          for host, names in due_by_host.items())}
+
+
+def test_only_what_the_decide_step_can_serve_in_its_own_exec_is_ordered_ahead():
+    def req(name, **extra):
+        return dict({"name": name, "domains": [name], "dir": "/etc/ssl/" + name, "webroot": "/srv/www"}, **extra)
+    hostvars = {
+        "web1": {"certificate_requests": [req("a.test"), req("rsa.test", key_type="rsa2048"),
+                                          req("dns.test", challenge="dns-01", webroot=None),
+                                          req("nowebroot.test", webroot=None), req("valid.test")]},
+        "web2": {"certificate_requests": [req("pinned.test")], "certificate_key_policy": "pinned"},
+        "web3": {"certificate_requests": [req("shared.test")]},
+        "web4": {"certificate_requests": [req("shared.test")]},
+        "web5": {"certificate_requests": [req("z.test", profile="shortlived"), req("b.test")]},
+        "web6": {"certificate_requests": "not a list"},
+        "web7": {"certificate_requests": [req("rel.test", dir="ssl/rel"), req("relweb.test", webroot="www")]},
+    }
+    forecast = _forecast(web1=["a.test", "rsa.test", "dns.test", "nowebroot.test"], web2=["pinned.test"],
+                         web3=["shared.test"], web4=["shared.test"], web5=["z.test", "b.test"], web6=["x"],
+                         web7=["rel.test", "relweb.test"])
+    backends = {"counts": {"shared.test": 2}, "incomplete": {}}
+    plans = results.order_ahead_plans(list(hostvars), hostvars, forecast, backends)
+    assert [(p["name"], p["host"]) for p in plans] == [("a.test", "web1"), ("b.test", "web5"), ("z.test", "web5")]
+    assert plans[2] == {"name": "z.test", "domains": ["z.test"], "challenge_type": "http-01", "profile": "shortlived",
+                        "host": "web5"}
+    # the run's cap, in the same stable order as the orders after the decide step
+    assert [p["name"] for p in results.order_ahead_plans(list(hostvars), hostvars, forecast, backends,
+                                                         max_orders=2)] == ["a.test", "b.test"]
+    # a play-level key policy that is not rotate_each_issue orders nothing ahead
+    assert results.order_ahead_plans(list(hostvars), hostvars, forecast, backends, key_policy="reuse") == []
+    assert results.order_ahead_plans(list(hostvars), hostvars, {}, backends) == []
+
+
+def test_each_host_gets_its_orders_placed_ahead_and_the_run_takes_them_with_the_plans_csr():
+    plans = [{"name": "a.test", "host": "web1"}, {"name": "b.test", "host": "web2"}, {"name": "c.test", "host": "web1"}]
+    placed = {"orders": [{"name": "a.test", "order_url": "u/a", "csr": "", "challenges": [{"token": "t"}]},
+                         {"name": "b.test", "failed": True, "msg": "refused"},
+                         {"name": "c.test", "order_url": "u/c", "csr": ""}]}
+    assert results.fleet_ahead(plans, placed) == {"web1": [placed["orders"][0], placed["orders"][2]]}
+    due = [{"name": "a.test", "csr": "CSR-A"}, {"name": "b.test", "csr": "CSR-B"}]
+    late = [{"name": "b.test", "order_url": "u/b2", "csr": "CSR-B"}]
+    orders = results.run_orders(due, placed["orders"], late)
+    assert [(o["name"], o["order_url"], o["csr"], o.get("ahead")) for o in orders] == [
+        ("a.test", "u/a", "CSR-A", True), ("b.test", "u/b2", "CSR-B", None)]
+    # c.test was ordered ahead but no decide step confirmed it: abandoned, never answered
+    assert results.unused_ahead_orders(placed["orders"], due) == [placed["orders"][2]]
+    # the order a killed run recorded on the host is resumed: the one placed ahead goes unused
+    due[0]["resume_order_url"] = "u/recorded"
+    assert results.unused_ahead_orders(placed["orders"], due) == [placed["orders"][0], placed["orders"][2]]
+    assert [o["name"] for o in results.run_orders(due, placed["orders"], late)] == ["b.test"]
+
+
+def test_an_order_placed_ahead_is_finalized_without_a_push_only_where_the_decide_step_wrote_it():
+    def plan(name, ahead_url=None):
+        entry = {"name": name, "due": True, "webroot": "/srv/www", "certificate_dir": "/etc/ssl/" + name}
+        if ahead_url:
+            entry["ahead_order_url"] = ahead_url
+        return {"certificates": [entry]}
+    hostvars = {
+        "web1": {"__certificate_plan": plan("a", "u/a")},  # written by the decide step, push skipped
+        "web2": {"__certificate_plan": plan("b", "u/old")},  # wrote another order's files: not this one
+        "web3": {"__certificate_plan": plan("c", "u/c")},  # dropped out after the decide step
+        "web4": {"__certificate_plan": plan("d")},  # not written ahead and no push: never answered
+    }
+    orders = [{"name": n, "order_url": "u/" + n, "challenges": [{"token": "t" + n}]} for n in "abcd"]
+    split = results.orders_to_finalize(orders, hostvars, list(hostvars), ["web1", "web2", "web4"])
+    assert [o["name"] for o in split["finalize"]] == ["a"]
+    assert [o["name"] for o in split["abandon"]] == ["b", "c", "d"]
+    # the push writes nothing for the order the decide step wrote, and writes the other
+    push = results.push_items(orders, hostvars["web1"]["__certificate_plan"])
+    assert push == {"challenges": [], "order_records": []}
+    assert results.push_items(orders, hostvars["web2"]["__certificate_plan"])["challenges"][0]["token"] == "tb"
+
+
+def test_the_files_of_a_deferred_certificate_ordered_ahead_are_removed_by_the_push():
+    hostvars = {"web1": {"__certificate_plan": {"certificates": [
+        {"name": "late", "due": True, "webroot": "/srv/www", "ahead_order_url": "u/late", "probe_token": "p"}]}}}
+    abandoned = [{"name": "late", "order_url": "u/late", "challenges": [{"token": "tl"}]}]
+    fleet = results.fleet_push(["web1"], hostvars, [], deferred=["late"], abandoned=abandoned)
+    assert fleet["web1"]["challenges"] == [] and sorted(item["token"] for item in fleet["web1"]["remove_challenges"]) \
+        == ["p", "tl"]

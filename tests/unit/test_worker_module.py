@@ -84,6 +84,6 @@ def test_acme_order_in_the_worker_refuses_a_bad_order_by_name_and_shows_no_key()
     pem = "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n"
     result = run_module_in_worker(acme_order, validator_for(
         {"account_key_content": pem, "acme_directory": "https://192.0.2.1/dir",
-         "orders": [{"name": "www", "domains": ["www.example.org"], "csr_content": "bad"}]}), False)
+         "orders": [{"name": "www", "order_url": "https://192.0.2.1/order/1"}]}), False)
     assert result["failed"] is True and result["msg"].startswith("orders[0] (www)") and "not-a-key" not in str(result)
     assert result["acme_requests"] == 0  # refused before any request

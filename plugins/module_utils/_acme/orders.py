@@ -73,6 +73,18 @@ def prepare_request(name, csr_pem, domains=None, challenge_type="http-01"):
     return names
 
 
+def order_names(request, challenge_type="http-01"):
+    """The identifiers of a new order: from its CSR, or (an order placed ahead, before the host's key exists) from
+    its ``domains``. RFC 8555 section 7.4 asks only for identifiers at newOrder; the CSR comes with finalize, whose
+    own check (finalize_order) holds it to the order's names."""
+    if request.get("csr_pem"):
+        return prepare_request(request["name"], request["csr_pem"], request.get("domains"), challenge_type)
+    get_challenge_type(challenge_type)
+    if not request.get("domains"):
+        raise InputError("order %s has neither a CSR nor domains" % request["name"])
+    return normalize_domains(request["domains"], challenge_type)
+
+
 def _post(session, url, obj=None):
     return session.post(url, obj)  # signed POST (POST-as-GET when obj is None), with our retries
 
@@ -198,7 +210,8 @@ def _summary(request, names, order_url, order, challenges, challenge_type, resum
     certfleet.tls.dns_record's ``records``; empty for http-01."""
     return {
         "name": request["name"],
-        "csr": request["csr_pem"] if isinstance(request["csr_pem"], str) else request["csr_pem"].decode(),
+        "csr": (request.get("csr_pem") or "") if isinstance(request.get("csr_pem") or "", str)
+        else request["csr_pem"].decode(),
         "order_url": order_url,
         "status": order.get("status"),
         "domains": names,
@@ -221,7 +234,7 @@ def create_order(session, request, challenge_type="http-01"):
     Returns a JSON-friendly dict.
     """
     challenge_type = request.get("challenge_type") or challenge_type
-    names = prepare_request(request["name"], request["csr_pem"], request.get("domains"), challenge_type)
+    names = order_names(request, challenge_type)
     if request.get("resume_order_url"):
         resumed = resume_order(session, request, names, challenge_type)
         if resumed is not None:
