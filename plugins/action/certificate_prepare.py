@@ -63,6 +63,25 @@ def warm_collection_filters():
 FILTERS_WARM = warm_collection_filters()
 
 
+def warm_key_generation():
+    """Make one EC key and CSR in the process that imports this module, and say whether it worked.
+
+    For the same reason as warm_collection_filters: OpenSSL sets up its EC and signing code lazily, at the first key
+    made, and a forked worker that does it first keeps that set-up as private memory (1.6 MB per worker and task on
+    the rig, docs/benchmarks.md); made once in Ansible's main process, every worker shares it. A failure only loses
+    the saving: the first key of each worker then sets it up, and any real error shows there, with its certificate.
+    """
+    try:
+        key = tls_keys.generate_private_key("ec256")
+        tls_keys.make_csr(key, ["warm-up.invalid"])
+        return True
+    except Exception:  # pylint: disable=broad-except
+        return False
+
+
+KEYS_WARM = warm_key_generation()
+
+
 def probe(address, port, domain, path, timeout):
     """GET http://<domain>/<path> from the control node against ``address``; (status, body) or (None, error)."""
     conn = http.client.HTTPConnection(address, port, timeout=timeout)

@@ -35,3 +35,13 @@ def test_the_warm_filters_are_the_ones_templates_get():
         "f = filter_loader.get('certfleet.tls.cap_orders')\n"
         "print(f.j2_function([{'name': 'b'}, {'name': 'a'}], 1) == results.cap_orders([{'name': 'b'}, {'name': 'a'}], 1))")
     assert out == "True"
+
+
+def test_importing_the_decide_action_makes_its_first_key_in_the_main_process():
+    """OpenSSL sets up its EC code at the first key made: done at import (the main process, before the forks), each
+    worker shares it instead of keeping its own copy (docs/benchmarks.md)."""
+    out = fresh_python(
+        "import sys\n"
+        "cls = action_loader.get('certfleet.tls.certificate_prepare', class_only=True)\n"
+        "print(sys.modules[cls.__module__].KEYS_WARM)")
+    assert out == "True"
