@@ -207,7 +207,8 @@ class ActionModule(ActionBase):
     def _steps(self, result, args, plans, directory_url, task_vars):
         # 1. Read the host: every deployed certificate, staged key, order record, unfinished deploy; the config test.
         #    Stage ahead, in the same exec, what the host's hint says is probably due (see _ahead_items).
-        ahead = self._ahead_items(plans, args)
+        orders = self._orders_ahead(args)
+        ahead = self._ahead_items(plans, args, orders)
         held = self._host(task_vars, step="read", test_command=args["test_command"] or None,
                           lock_timeout=args["lock_timeout"], renew_at_fraction=args["renew_at_fraction"],
                           renew_before_days=args["renew_before_days"],
@@ -270,12 +271,11 @@ class ActionModule(ActionBase):
                     contents[plan["certificate_dir"]] = item["probe_content"]
         # An order placed ahead that the read did not write (the host's hint said valid, a key staged earlier): its
         # files go with this stage exec, so that it needs no challenge push either.
-        orders = self._orders_ahead(args)
         for plan, item in zip(due, stage):
             # (not when a run that died recorded its order: that one is resumed, results.run_orders)
-            if not plan.get("_ahead", {}).get("order_url") and not plan.get("resume_order_url") \
-                    and self._order_files(plan, orders):
-                files = self._order_files(plan, orders)
+            files = {} if plan.get("_ahead", {}).get("order_url") or plan.get("resume_order_url") \
+                else self._order_files(plan, orders)
+            if files:
                 item.update(files, webroot=plan["webroot"])
                 plan["_ahead"] = dict(plan.get("_ahead") or {}, **files)
         for plan in plans:
@@ -385,7 +385,7 @@ class ActionModule(ActionBase):
             stage.append(item)
         return stage
 
-    def _ahead_items(self, plans, args):
+    def _ahead_items(self, plans, args, orders):
         """{certificate_dir: key, CSR and probe} to offer the read for staging ahead. Only where staging ahead can be
         right without the decision: a key of this host alone (not a backend group's shared key, not the key store's)
         of an EC type (made in a millisecond, so a run with nothing due wastes nothing that matters). The host stages
@@ -395,7 +395,6 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return {}
         ahead = {}
-        orders = self._orders_ahead(args)
         for plan in plans:
             if plan["key_policy"] != keystore.ROTATE_EACH_ISSUE or plan["key_type"] not in AHEAD_KEY_TYPES \
                     or _backend_count(args["backends"], plan["name"]) > 1 or plan["name"] in args["incomplete_backends"]:

@@ -479,21 +479,20 @@ def order_ahead_plans(hosts, hostvars, forecast, backends=None, key_type="ec256"
     return cap_orders(plans, max_orders)[0]
 
 
+def _placed_ahead(ahead):
+    return dict((order.get("name"), order) for order in ahead or [] if order.get("order_url") and not order.get("failed"))
+
+
 def fleet_ahead(plans, placed):
     """{host: the orders placed ahead for its certificates} (certificate_prepare's ``ahead_orders``), from
     order_ahead_plans and the acme_order result that placed them; failed orders are left out (ordered after the
     decide step like any other)."""
-    orders = dict((order.get("name"), order) for order in (placed or {}).get("orders") or []
-                  if order.get("order_url") and not order.get("failed"))
+    orders = _placed_ahead((placed or {}).get("orders"))
     fleet = {}
     for plan in plans or []:
         if plan.get("name") in orders:
             fleet.setdefault(plan["host"], []).append(orders[plan["name"]])
     return fleet
-
-
-def _placed_ahead(ahead):
-    return dict((order.get("name"), order) for order in ahead or [] if order.get("order_url") and not order.get("failed"))
 
 
 def _uses_ahead(plan, placed):
